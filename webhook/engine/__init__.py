@@ -1,0 +1,108 @@
+"""The policy engine: one pure function from an admission request to a Decision.
+
+No HTTP, no files, no clock: the caller passes the rules snapshot, the namespace's labels
+and ``now``. The webhook, the offline CLI and CI all call :func:`evaluate`, so a decision
+in CI equals the decision in the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from webhook.engine.context import Context, Findings, KindHandler, metadata
+from webhook.engine.kinds import handler_for
+from webhook.engine.modes import resolve_mode
+from webhook.engine.verdict import Judged, decide
+from webhook.model.decision import Decision
+from webhook.model.review import AdmissionRequest
+from webhook.model.rules import Mode, Policy
+
+__all__ = ["Decision", "evaluate", "resolve_mode"]
+
+
+def _namespace(request: AdmissionRequest) -> str:
+    if request.namespace:
+        return request.namespace
+    for obj in (request.object, request.old_object):
+        if obj is not None:
+            value = metadata(obj).get("namespace")
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+def _is_exempt_namespace_object(request: AdmissionRequest, policy: Policy) -> bool:
+    """A Namespace object named in exemptNamespaces is left out like its contents."""
+    if (request.kind.group, request.kind.kind) != ("", "Namespace"):
+        return False
+    obj = request.object if request.object is not None else request.old_object
+    name = request.name or (metadata(obj).get("name") if obj is not None else "")
+    return name in policy.config.exempt_namespaces
+
+
+def _judge(ctx: Context, handler: KindHandler) -> Judged:
+    request = ctx.request
+    new, old = request.object, request.old_object
+    current = new if new is not None else old
+    found = handler.state(ctx, current) if current is not None else Findings()
+    violations = list(found.violations)
+    preexisting = []
+    if request.operation == "UPDATE" and new is not None and old is not None:
+        before = {v.key for v in handler.state(ctx, old).violations}
+        preexisting = [v for v in violations if v.key in before]
+        violations = [v for v in violations if v.key not in before]
+    if handler.transition is not None:
+        violations.extend(handler.transition(ctx, old, new))
+    return Judged(
+        violations=tuple(violations),
+        preexisting=tuple(preexisting),
+        service_account=found.service_account,
+        patch=found.patch,
+    )
+
+
+def evaluate(
+    request: AdmissionRequest,
+    policy: Policy,
+    *,
+    now: datetime,
+    namespace_labels: Mapping[str, str] | None,
+    cluster_scoped: bool | None = None,
+) -> Decision:
+    """Judges one request against one rules snapshot.
+
+    ``namespace_labels`` are the labels of the object's namespace, or ``None`` when they
+    could not be read (judged as ``enforce``). The function never raises on any object
+    shape: a value it cannot read is judged as the stricter reading.
+    """
+    config = policy.config
+    handler = handler_for(request.kind.group, request.kind.kind)
+    namespace = _namespace(request)
+    if handler is None:
+        return Decision(allowed=True, mode=config.default_mode)
+    if namespace in config.exempt_namespaces or _is_exempt_namespace_object(request, policy):
+        return Decision(allowed=True, mode=Mode.OFF)
+    if request.operation == "DELETE" and not handler.judge_delete:
+        return Decision(allowed=True, mode=config.default_mode)
+    if request.operation == "CONNECT":
+        return Decision(allowed=True, mode=config.default_mode)
+
+    if cluster_scoped is None:
+        cluster_scoped = not namespace
+    notes: tuple[str, ...] = ()
+    if cluster_scoped:
+        mode = Mode.ENFORCE
+    else:
+        mode, notes = resolve_mode(config, namespace_labels)
+    trusted = config.trusted.trusts(request.user.username, request.user.groups)
+    ctx = Context(request=request, policy=policy, now=now, namespace=namespace, trusted=trusted)
+    return decide(
+        _judge(ctx, handler),
+        policy=policy,
+        mode=mode,
+        namespace=namespace,
+        trusted=trusted,
+        now=now,
+        notes=notes,
+    )

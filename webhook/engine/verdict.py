@@ -1,0 +1,108 @@
+"""Turns findings into a Decision: modes, exceptions, trusted principals, UPDATE diffs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from webhook.model.decision import ALWAYS_ENFORCED, INFRASTRUCTURE_CODES, Decision, Violation
+from webhook.model.rules import Mode, Policy, PolicyException
+
+# kubectl truncates long warnings; the API server drops warnings past 4096 bytes in total.
+MAX_WARNING_LENGTH = 240
+MAX_WARNINGS_TOTAL = 3500
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    violations: tuple[Violation, ...]
+    preexisting: tuple[Violation, ...] = ()
+    service_account: str | None = None
+    patch: tuple[dict[str, object], ...] = ()
+
+
+def applicable_exceptions(
+    policy: Policy, namespace: str, service_account: str | None, now: datetime
+) -> tuple[PolicyException, ...]:
+    return tuple(
+        exception
+        for exception in policy.exceptions_for(namespace)
+        if exception.active(now)
+        and (exception.service_account is None or exception.service_account == service_account)
+    )
+
+
+def _waiver(violation: Violation, exceptions: Iterable[PolicyException]) -> PolicyException | None:
+    if violation.code in ALWAYS_ENFORCED:
+        return None
+    return next((e for e in exceptions if violation.code.value in e.codes), None)
+
+
+def shorten(text: str, limit: int = MAX_WARNING_LENGTH) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded(warnings: list[str]) -> tuple[str, ...]:
+    kept: list[str] = []
+    total = 0
+    for warning in dict.fromkeys(shorten(w) for w in warnings):
+        if total + len(warning) > MAX_WARNINGS_TOTAL:
+            kept.append(f"{len(warnings) - len(kept)} more warnings not shown")
+            break
+        kept.append(warning)
+        total += len(warning)
+    return tuple(kept)
+
+
+def decide(
+    judged: Judged,
+    *,
+    policy: Policy,
+    mode: Mode,
+    namespace: str,
+    trusted: bool,
+    now: datetime,
+    notes: Iterable[str] = (),
+) -> Decision:
+    """The single place where violations become a verdict."""
+    warnings = list(notes)
+    exceptions = applicable_exceptions(policy, namespace, judged.service_account, now)
+
+    counted: list[Violation] = []
+    for violation in judged.violations:
+        if trusted and (violation.infrastructure or violation.code in INFRASTRUCTURE_CODES):
+            continue
+        waiver = _waiver(violation, exceptions)
+        if waiver is not None:
+            warnings.append(
+                f"{violation.code}: waived by exception {waiver.name} "
+                f"(expires {waiver.expires.isoformat()})"
+            )
+            continue
+        counted.append(violation)
+
+    for violation in judged.preexisting:
+        if trusted and (violation.infrastructure or violation.code in INFRASTRUCTURE_CODES):
+            continue
+        if mode is not Mode.OFF or violation.code in ALWAYS_ENFORCED:
+            warnings.append(f"{violation.code} (already present, not refused): {violation.message}")
+
+    refusing = [
+        v for v in counted if mode is Mode.ENFORCE or v.code in ALWAYS_ENFORCED
+    ]
+    listed = [v for v in counted if mode is not Mode.OFF or v.code in ALWAYS_ENFORCED]
+    allowed = not refusing
+    if allowed:
+        warnings.extend(f"{v.code}: {v.message}" for v in listed)
+    codes = tuple(dict.fromkeys(v.code.value for v in listed))
+    messages = tuple(dict.fromkeys(f"[{v.code}] {v.message}" for v in listed))
+    return Decision(
+        allowed=allowed,
+        mode=mode,
+        codes=codes,
+        messages=messages,
+        warnings=_bounded(warnings),
+        patch=judged.patch if allowed else (),
+        violations=tuple(listed),
+    )

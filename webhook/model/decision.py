@@ -1,0 +1,101 @@
+"""Violations and Decisions: what the engine concludes, as values."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.model.rules import Mode
+
+
+class Code(enum.StrEnum):
+    """The stable violation codes users script against (SPEC §4)."""
+
+    GRANT_MISSING = "grant-missing"
+    UNKNOWN_DESTINATION = "unknown-destination"
+    GRANT_EXPIRED = "grant-expired"
+    MANAGED_LABEL = "managed-label"
+    GATEWAY_IMPERSONATION = "gateway-impersonation"
+    HOST_NETWORK = "host-network"
+    NET_CAPABILITY = "net-capability"
+    PRIVILEGED = "privileged"
+    MESH_OPT_OUT = "mesh-opt-out"
+    INTERCEPTION_EXCLUDED = "interception-excluded"
+    PROXY_OVERRIDE = "proxy-override"
+    PROXY_UID = "proxy-uid"
+    DNS_OVERRIDE = "dns-override"
+    HOST_ALIAS = "host-alias"
+    SERVICEENTRY_HOST = "serviceentry-host"
+    SERVICEENTRY_PORT = "serviceentry-port"
+    SERVICEENTRY_ADDRESS = "serviceentry-address"
+    EXTERNAL_ENDPOINT = "external-endpoint"
+    ENVOYFILTER_GATEWAY = "envoyfilter-gateway"
+    ENVOYFILTER_OUTBOUND = "envoyfilter-outbound"
+    ENVOYFILTER_PROTECTED_FILTER = "envoyfilter-protected-filter"
+    SIDECAR_ALLOW_ANY = "sidecar-allow-any"
+    NETPOL_OPEN_EGRESS = "netpol-open-egress"
+    EXTERNALNAME_SERVICE = "externalname-service"
+    NAMESPACE_MODE = "namespace-mode"
+
+
+# Enforced whatever the namespace's mode: the access model rests on them.
+ALWAYS_ENFORCED = frozenset({Code.MANAGED_LABEL, Code.NAMESPACE_MODE})
+
+# Codes about egress infrastructure; they do not apply to trusted principals.
+# (mesh-opt-out on a Namespace is infrastructure too; the namespace check marks it.)
+INFRASTRUCTURE_CODES = frozenset(
+    {
+        Code.SERVICEENTRY_HOST,
+        Code.SERVICEENTRY_PORT,
+        Code.SERVICEENTRY_ADDRESS,
+        Code.EXTERNAL_ENDPOINT,
+        Code.ENVOYFILTER_GATEWAY,
+        Code.ENVOYFILTER_OUTBOUND,
+        Code.ENVOYFILTER_PROTECTED_FILTER,
+        Code.SIDECAR_ALLOW_ANY,
+        Code.NETPOL_OPEN_EGRESS,
+        Code.EXTERNALNAME_SERVICE,
+        Code.NAMESPACE_MODE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One thing wrong with an object.
+
+    ``path`` is where in the object (``spec.containers[0].securityContext``, or
+    ``metadata.labels["egressguard.io/allow-x"]``): together with ``code`` it identifies the
+    violation, so an UPDATE can tell what it introduces from what was already there.
+    ``message`` says what is wrong and what to change.
+    """
+
+    code: Code
+    message: str
+    path: str = ""
+    infrastructure: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.code.value, self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict on one admission request, mutation and validation together."""
+
+    allowed: bool
+    mode: Mode
+    codes: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    patch: tuple[dict[str, Any], ...] = ()
+    violations: tuple[Violation, ...] = field(default=(), repr=False)
+
+    @property
+    def summary(self) -> str:
+        """The one message a person reads in kubectl when the request is refused."""
+        if self.allowed:
+            return ""
+        return "egressguard refused this object: " + "; ".join(self.messages)
