@@ -24,15 +24,10 @@ progress() {
   while IFS= read -r line; do
     n=$((n + 1))
     if (( n % 100 == 0 )); then log "$what: $n packages compiled"; fi
-    case "$line" in *error*|*cannot*|*undefined*) printf '%s\n' "$line" >&2 ;; esac
+    # Package names go by quietly; compiler diagnostics (file.go:line:) are shown.
+    case "$line" in *.go:[0-9]*|go:\ *) printf '%s\n' "$line" >&2 ;; esac
   done
   log "$what: $n packages compiled in total"
-}
-
-build_module() {
-  # build_module NAME DIR MODULE@VERSION PACKAGE...  (replace lines already in DIR/go.mod)
-  local dir="$1" spec="$2"; shift 2
-  (cd "$dir" && go get "$@" 2>&1 | progress "resolving $spec" )
 }
 
 if have_all; then
@@ -62,7 +57,9 @@ if [[ ! -x "$OUT/kube-apiserver" || ! -x "$OUT/kubectl" ]]; then
       go mod edit -replace="$mod=$mod@$STAGING_VERSION"
     done
     log "resolving modules for kube-apiserver and kubectl (first run downloads a few hundred MB)"
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" >&2
+    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" 2>"$work/get.log" \
+      || { cat "$work/get.log" >&2; exit 1; }
+    log "$(grep -c '^go: downloading' "$work/get.log" || true) modules downloaded"
     for cmd in kube-apiserver kubectl; do
       log "building $cmd $K8S_VERSION (several minutes on two cores)"
       go build -v -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
@@ -79,7 +76,8 @@ if [[ ! -x "$OUT/etcd" ]]; then
   (
     cd "$work/etcd"
     go mod init egressguard.io/etcd >/dev/null 2>&1
-    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" 2>"$work/get-etcd.log" \
+      || { cat "$work/get-etcd.log" >&2; exit 1; }
     go build -v -trimpath -ldflags "-s -w" -o "$OUT/etcd.tmp" go.etcd.io/etcd/server/v3 2>&1 | progress etcd
     [[ ${PIPESTATUS[0]} -eq 0 ]] || { log "building etcd failed"; exit 1; }
     mv "$OUT/etcd.tmp" "$OUT/etcd"
