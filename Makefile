@@ -1,0 +1,51 @@
+# egressguard: `make run` serves the example rules; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "egressguard needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+## Serve the bundled example rules on https://127.0.0.1:8443 (self-signed certificate in certs/).
+run: $(STAMP)
+	$(BIN)/egressguard serve --host 127.0.0.1
+
+## Everything: lint, types, layering, unit, policy cases, server and end-to-end tests.
+test: lint controlplane
+	$(BIN)/pytest -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check webhook tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest -ra -m 'not e2e'
+
+## Build (once, cached in ~/.cache/egressguard) the kube-apiserver, kubectl and etcd the e2e tests run.
+controlplane:
+	bash tests/e2e/build-controlplane.sh >/dev/null
+
+e2e: $(STAMP) controlplane
+	$(BIN)/pytest -ra -m e2e
+
+demo: $(STAMP) controlplane
+	$(BIN)/python -m tests.e2e.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

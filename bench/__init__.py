@@ -1,0 +1,1 @@
+"""egressguard benchmarks: `python -m bench` (see README, Performance)."""

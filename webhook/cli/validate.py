@@ -1,0 +1,228 @@
+"""``egressguard validate``: run objects through the webhook's engine, offline.
+
+The same :func:`webhook.engine.evaluate` the webhook calls judges each document, so a
+decision in CI equals the decision in the cluster. A document is either a Kubernetes
+object (judged as a CREATE by ``--user``) or a whole AdmissionReview (judged as it is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from webhook.engine import evaluate
+from webhook.loader import RulesError, load_repository, read_documents
+from webhook.model.decision import Decision
+from webhook.model.review import (
+    ADMISSION_KIND,
+    AdmissionRequest,
+    MalformedReview,
+    UserInfo,
+    parse_review,
+    request_for_object,
+)
+from webhook.model.rules import Mode, Policy
+
+# Kinds egressguard judges that live outside namespaces.
+CLUSTER_SCOPED_KINDS = frozenset({("", "Namespace")})
+
+
+class UsageError(ValueError):
+    """Bad options or unreadable input: exit 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One document's decision, with what identifies the document to a person."""
+
+    source: str
+    kind: str
+    namespace: str
+    name: str
+    operation: str
+    decision: Decision
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "operation": self.operation,
+            "allowed": self.decision.allowed,
+            "codes": list(self.decision.codes),
+            "messages": list(self.decision.messages),
+            "warnings": list(self.decision.warnings),
+            "patch": list(self.decision.patch),
+        }
+
+
+NamespaceLabels = Callable[[str], Mapping[str, str] | None]
+
+
+def namespace_labels_from_modes(policy: Policy, modes: Mapping[str, str]) -> NamespaceLabels:
+    """Namespace labels as ``--namespace-mode NS=MODE`` describes them; others have none."""
+    label = policy.config.mode_label
+
+    def lookup(namespace: str) -> Mapping[str, str]:
+        mode = modes.get(namespace)
+        return {label: mode} if mode is not None else {}
+
+    return lookup
+
+
+def request_for_document(
+    body: Any, *, user: UserInfo, default_namespace: str, uid: str
+) -> AdmissionRequest:
+    """The AdmissionRequest a document stands for: as it is, or as a CREATE of the object."""
+    if not isinstance(body, dict):
+        raise MalformedReview("a document must be a Kubernetes object or an AdmissionReview")
+    if body.get("kind") == ADMISSION_KIND and "request" in body:
+        return parse_review(body)
+    if not isinstance(body.get("kind"), str) or not isinstance(body.get("apiVersion"), str):
+        raise MalformedReview("a Kubernetes object needs apiVersion and kind")
+    request = request_for_object(body, uid=uid, user=user)
+    if not request.namespace and (request.kind.group, request.kind.kind) not in (
+        CLUSTER_SCOPED_KINDS
+    ):
+        request = request_for_object(body, uid=uid, user=user, namespace=default_namespace)
+    return request
+
+
+def judge(
+    request: AdmissionRequest,
+    policy: Policy,
+    *,
+    now: datetime,
+    namespace_labels: NamespaceLabels,
+    source: str = "",
+) -> Verdict:
+    obj = request.object if request.object is not None else request.old_object
+    metadata = obj.get("metadata") if obj is not None else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = request.name or str(metadata.get("name") or metadata.get("generateName") or "")
+    namespace = request.namespace or str(metadata.get("namespace") or "")
+    decision = evaluate(
+        request, policy, now=now, namespace_labels=namespace_labels(namespace)
+    )
+    return Verdict(
+        source=source,
+        kind=request.kind.kind,
+        namespace=namespace,
+        name=name,
+        operation=request.operation,
+        decision=decision,
+    )
+
+
+def _mode_option(value: str) -> tuple[str, str]:
+    namespace, sep, mode = value.partition("=")
+    if not sep or not namespace:
+        raise argparse.ArgumentTypeError(f"{value!r}: write NAMESPACE=MODE, e.g. shop=warn")
+    return namespace, mode
+
+
+def _now_option(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: not an ISO 8601 time") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="judge objects offline with the webhook's engine",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rules", required=True, help="the rules repository")
+    parser.add_argument(
+        "-f", dest="paths", action="append", required=True, metavar="PATH",
+        help="a file or folder of YAML/JSON documents (repeatable)",
+    )
+    parser.add_argument("--user", default="", help="who creates plain objects (default: nobody trusted)")
+    parser.add_argument("--group", dest="groups", action="append", default=[], help="repeatable")
+    parser.add_argument(
+        "--namespace-mode", dest="modes", action="append", default=[], type=_mode_option,
+        metavar="NS=MODE", help="the mode label of a namespace (repeatable)",
+    )
+    parser.add_argument(
+        "--namespace", default="default",
+        help="namespace of objects that name none, as kubectl would (default: default)",
+    )
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--now", type=_now_option, default=None,
+        help="judge as at this time (ISO 8601), for reproducible expiry checks",
+    )
+
+
+def _print_text(verdicts: Sequence[Verdict]) -> None:
+    for verdict in verdicts:
+        decision = verdict.decision
+        where = f"{verdict.namespace}/{verdict.name}" if verdict.namespace else verdict.name
+        state = "ALLOWED" if decision.allowed else "REFUSED"
+        codes = f" [{', '.join(decision.codes)}]" if decision.codes else ""
+        print(f"{state} {verdict.kind} {where} ({verdict.operation}){codes}  {verdict.source}")
+        for message in decision.messages:
+            print(f"    {message}")
+        for warning in decision.warnings:
+            print(f"    warning: {warning}")
+        for op in decision.patch:
+            print(f"    patch: {op['op']} {op['path']} {orjson.dumps(op.get('value')).decode()}")
+
+
+def run(args: argparse.Namespace) -> int:
+    now = args.now or datetime.now(UTC)
+    try:
+        for _, mode in args.modes:
+            Mode(mode)
+    except ValueError:
+        bad = next(m for _, m in args.modes if m not in {x.value for x in Mode})
+        print(f"egressguard validate: --namespace-mode {bad!r}: use enforce, warn or off",
+              file=sys.stderr)
+        return 2
+    try:
+        policy = load_repository(args.rules).policy
+    except RulesError as error:
+        print(f"egressguard validate: the rules in {args.rules} do not load:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"egressguard validate: cannot read rules {args.rules}: {error}", file=sys.stderr)
+        return 2
+    try:
+        documents = read_documents(args.paths)
+    except (OSError, ValueError) as error:
+        print(f"egressguard validate: {error}", file=sys.stderr)
+        return 2
+    user = UserInfo(username=args.user, groups=tuple(args.groups))
+    labels = namespace_labels_from_modes(policy, dict(args.modes))
+    verdicts: list[Verdict] = []
+    for position, document in enumerate(documents):
+        source = f"{document.source}#{document.index}"
+        try:
+            request = request_for_document(
+                document.body, user=user, default_namespace=args.namespace,
+                uid=f"offline-{position}",
+            )
+        except MalformedReview as error:
+            print(f"egressguard validate: {source}: {error}", file=sys.stderr)
+            return 2
+        verdicts.append(judge(request, policy, now=now, namespace_labels=labels, source=source))
+    if args.output == "json":
+        sys.stdout.write(
+            orjson.dumps([v.as_json() for v in verdicts], option=orjson.OPT_INDENT_2).decode()
+            + "\n"
+        )
+    else:
+        _print_text(verdicts)
+    return 0 if all(v.decision.allowed for v in verdicts) else 1
