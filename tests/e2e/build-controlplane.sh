@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build pinned kube-apiserver, kubectl and etcd from their published Go modules.
+# Build pinned kube-apiserver, kube-controller-manager, kubectl and etcd from their published Go modules.
 #
 # The binaries are cached outside the repository (EGRESSGUARD_CACHE, default
 # ~/.cache/egressguard) and rebuilt only when a pinned version changes. Prints the
@@ -15,7 +15,7 @@ STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 log() { printf '[controlplane] %s\n' "$*" >&2; }
 
 have_all() {
-  [[ -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" && -x "$OUT/etcd" ]]
+  [[ -x "$OUT/kube-apiserver" && -x "$OUT/kube-controller-manager" && -x "$OUT/kubectl" && -x "$OUT/etcd" ]]
 }
 
 # Show progress without flooding the log: one line every 100 packages compiled.
@@ -42,7 +42,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 
-if [[ ! -x "$OUT/kube-apiserver" || ! -x "$OUT/kubectl" ]]; then
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kubectl)
+missing=()
+for cmd in "${K8S_COMMANDS[@]}"; do [[ -x "$OUT/$cmd" ]] || missing+=("$cmd"); done
+
+if (( ${#missing[@]} )); then
   log "fetching k8s.io/kubernetes $K8S_VERSION"
   mkdir -p "$work/k8s"
   modfile="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
@@ -56,11 +60,11 @@ if [[ ! -x "$OUT/kube-apiserver" || ! -x "$OUT/kubectl" ]]; then
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$modfile" | while read -r mod; do
       go mod edit -replace="$mod=$mod@$STAGING_VERSION"
     done
-    log "resolving modules for kube-apiserver and kubectl (first run downloads a few hundred MB)"
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" 2>"$work/get.log" \
+    log "resolving modules for ${missing[*]} (first run downloads a few hundred MB)"
+    go get "${missing[@]/#/k8s.io/kubernetes/cmd/}" "k8s.io/kubernetes@$K8S_VERSION" 2>"$work/get.log" \
       || { cat "$work/get.log" >&2; exit 1; }
     log "$(grep -c '^go: downloading' "$work/get.log" || true) modules downloaded"
-    for cmd in kube-apiserver kubectl; do
+    for cmd in "${missing[@]}"; do
       log "building $cmd $K8S_VERSION (several minutes on two cores)"
       go build -v -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
         -o "$OUT/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" 2>&1 | progress "$cmd"
