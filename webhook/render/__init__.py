@@ -1,0 +1,1 @@
+"""Rendering the rules repository into data-plane configuration."""
