@@ -1,0 +1,199 @@
+"""Finding and reading the files of a rules repository, and refusing the ones out of place.
+
+A file in the wrong place is a rule that silently does nothing (a grant one folder too
+shallow, ``github.yml`` beside ``github.yaml``), so anything that is not part of the layout
+is an error that says where it belongs. ``README*`` files and dotfiles (``.github/``,
+``.gitkeep``, the ``..data`` links of a mounted ConfigMap) are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from webhook.loader.names import dns_label_problem, dns_subdomain_problem
+from webhook.loader.problems import Problems
+
+CONFIG_FILE = "config.yaml"
+DESTINATIONS, EXCEPTIONS, SERVICES = "destinations", "exceptions", "services"
+GRANT_SUFFIX = ".rule"
+LAYOUT = (
+    "a rules repository holds config.yaml, destinations/<name>.yaml, exceptions/<name>.yaml "
+    "and services/<namespace>/<serviceaccount>/<host>:<port>.rule"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFile:
+    rel: str  # relative to the repository root, '/'-separated
+    data: bytes
+
+    @property
+    def stem(self) -> str:
+        return self.rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFile:
+    rel: str
+    namespace: str
+    service_account: str
+    name: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class RepositoryFiles:
+    config: RuleFile | None = None
+    destinations: list[RuleFile] = field(default_factory=list)
+    exceptions: list[RuleFile] = field(default_factory=list)
+    grants: list[GrantFile] = field(default_factory=list)
+
+    def revision(self) -> str:
+        """A short hash of every rules file's path and bytes: equal files, equal revision."""
+        digest = hashlib.sha256()
+        files = [
+            (f.rel, f.data)
+            for f in (self.config, *self.destinations, *self.exceptions)
+            if f is not None
+        ]
+        files.extend((g.rel, g.data) for g in self.grants)
+        for rel, data in sorted(files):
+            digest.update(rel.encode())
+            digest.update(b"\0%d\0" % len(data))
+            digest.update(data)
+        return digest.hexdigest()[:12]
+
+
+def is_ignored(name: str) -> bool:
+    return name.startswith(".") or name.startswith("README")
+
+
+def _entries(directory: str) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as scan:
+        return sorted((e for e in scan if not is_ignored(e.name)), key=lambda e: e.name)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _grant_name_hint(name: str) -> str:
+    """What a file beside the grants should be called, if it is meant as one."""
+    host, colon, port = name.rpartition(":")
+    if colon and host:
+        digits = port.split(".", 1)[0]
+        return f"a grant file ends in {GRANT_SUFFIX}: rename to {host}:{digits}{GRANT_SUFFIX}"
+    return (
+        f"unexpected file; a service account's folder holds <host>:<port>{GRANT_SUFFIX} files only"
+    )
+
+
+class _Scanner:
+    def __init__(self, root: str, show: Callable[[str], str], problems: Problems) -> None:
+        self.root = root
+        self.show = show
+        self.problems = problems
+        self.files = RepositoryFiles()
+
+    def stray(self, rel: str, message: str) -> None:
+        self.problems.error(self.show(rel), 1, message)
+
+    def read(self, entry: os.DirEntry[str], rel: str) -> bytes | None:
+        try:
+            return _read(entry.path)
+        except OSError as error:
+            self.stray(rel, f"cannot read the file: {error.strerror}")
+            return None
+
+    def scan(self) -> RepositoryFiles:
+        for entry in _entries(self.root):
+            name = entry.name
+            if entry.is_dir():
+                if name in (DESTINATIONS, EXCEPTIONS):
+                    self.documents(entry, name)
+                elif name == SERVICES:
+                    self.services(entry)
+                else:
+                    self.stray(name, f"unexpected folder {name}/; {LAYOUT}")
+            elif name == CONFIG_FILE:
+                data = self.read(entry, name)
+                if data is not None:
+                    self.files.config = RuleFile(name, data)
+            elif name in ("config.yml", "config.json"):
+                self.stray(name, f"the Config is read from {CONFIG_FILE}; rename {name}")
+            else:
+                self.stray(name, f"unexpected file; {LAYOUT}")
+        return self.files
+
+    def documents(self, folder: os.DirEntry[str], kind: str) -> None:
+        target = self.files.destinations if kind == DESTINATIONS else self.files.exceptions
+        for entry in _entries(folder.path):
+            rel = f"{kind}/{entry.name}"
+            if entry.is_dir():
+                self.stray(rel, f"unexpected folder; {kind}/ holds <name>.yaml files only")
+            elif entry.name.endswith(".yaml"):
+                data = self.read(entry, rel)
+                if data is not None:
+                    target.append(RuleFile(rel, data))
+            elif entry.name.endswith(".yml"):
+                self.stray(rel, f"rules files end in .yaml: rename to {entry.name[:-4]}.yaml")
+            else:
+                self.stray(rel, f"unexpected file; {kind}/ holds <name>.yaml files only")
+
+    def services(self, folder: os.DirEntry[str]) -> None:
+        for namespace in _entries(folder.path):
+            rel = f"{SERVICES}/{namespace.name}"
+            if not namespace.is_dir():
+                self.stray(
+                    rel,
+                    f"a grant lives in {SERVICES}/<namespace>/<serviceaccount>/"
+                    f"<host>:<port>{GRANT_SUFFIX}; move it into its folders",
+                )
+                continue
+            problem = dns_label_problem(namespace.name, what="namespace")
+            if problem is not None:
+                self.stray(rel, f"{problem}; rename the folder")
+                continue
+            for account in _entries(namespace.path):
+                self.service_account(namespace.name, account)
+
+    def service_account(self, namespace: str, folder: os.DirEntry[str]) -> None:
+        rel = f"{SERVICES}/{namespace}/{folder.name}"
+        if not folder.is_dir():
+            self.stray(
+                rel,
+                f"a grant lives in a service account's folder: move it to "
+                f"{SERVICES}/{namespace}/<serviceaccount>/{folder.name}",
+            )
+            return
+        problem = dns_subdomain_problem(folder.name, what="service account name")
+        if problem is not None:
+            self.stray(rel, f"{problem}; rename the folder")
+            return
+        for entry in _entries(folder.path):
+            file_rel = f"{rel}/{entry.name}"
+            if entry.is_dir():
+                self.stray(
+                    file_rel,
+                    "unexpected folder; a service account's folder holds "
+                    f"<host>:<port>{GRANT_SUFFIX} files only",
+                )
+            elif not entry.name.endswith(GRANT_SUFFIX):
+                self.stray(file_rel, _grant_name_hint(entry.name))
+            else:
+                data = self.read(entry, file_rel)
+                if data is not None:
+                    self.files.grants.append(
+                        GrantFile(file_rel, namespace, folder.name, entry.name, data)
+                    )
+
+
+def scan_repository(
+    root: str, *, show: Callable[[str], str], problems: Problems
+) -> RepositoryFiles:
+    """Reads every rules file under ``root``; reports files out of place to ``problems``."""
+    return _Scanner(root, show, problems).scan()
