@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .binaries import controlplane_binaries
+from .cluster import EgressguardCluster, running_egressguard
 from .controlplane import ADMIN, DEVELOPER, SECURITY, ControlPlane, server_version
 from .istio import install_istio_crds
 from .kubectl import Kubectl
@@ -73,3 +74,12 @@ def developer(controlplane: ControlPlane) -> Kubectl:
 @pytest.fixture(scope="session")
 def security(controlplane: ControlPlane) -> Kubectl:
     return controlplane.kubectl(SECURITY)
+
+
+@pytest.fixture(scope="session")
+def egressguard(
+    controlplane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EgressguardCluster]:
+    """egressguard serving rules/ behind deploy/'s webhook configurations."""
+    with running_egressguard(controlplane, tmp_path_factory.mktemp("egressguard")) as cluster:
+        yield cluster

@@ -3,6 +3,7 @@ bounded terminate-then-kill, and never left behind when the parent dies."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -55,12 +56,15 @@ class Process:
         argv: Sequence[str],
         *,
         log_path: Path,
+        stdout_path: Path | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
+        # When set, stdout (e.g. an audit log) is kept apart from the log on stderr.
+        self.stdout_path = stdout_path
         self.env = dict(env) if env is not None else local_env()
         self.cwd = cwd
         self._popen: subprocess.Popen[bytes] | None = None
@@ -69,12 +73,14 @@ class Process:
         if self.running:
             raise RuntimeError(f"{self.name} is already running")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(self.log_path.open("ab"))
+            out = files.enter_context(self.stdout_path.open("ab")) if self.stdout_path else log
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=log,
                 env=self.env,
                 cwd=self.cwd,
                 preexec_fn=_die_with_parent,

@@ -1,0 +1,102 @@
+"""egressguard running against the local control plane, as a platform team installs it:
+the webhook from deploy/, the example rules, and the namespaces of the example teams.
+
+Used by the pytest fixtures and by ``make demo`` alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .controlplane import ADMIN, DEVELOPER, SECURITY, WEBHOOK, ControlPlane
+from .kubectl import Kubectl
+from .objects import MODE_LABEL, namespace
+from .webhook_process import EXAMPLE_RULES, WebhookServer, deploy_manifests, register
+
+# The teams of rules/services/<namespace>/<serviceaccount>/: the developer works here.
+TEAM_NAMESPACES: Mapping[str, tuple[str, ...]] = {
+    "shop": ("checkout", "notifier"),
+    "ci": ("builder",),
+    "data": ("exporter",),
+}
+# Namespaces whose mode the security team set (only a trusted principal may).
+MODE_NAMESPACES: Mapping[str, str] = {"sandbox": "warn", "quiet": "off"}
+DEVELOPER_ROLE = "egressguard-e2e-developer"
+
+
+@dataclass
+class EgressguardCluster:
+    plane: ControlPlane
+    webhook: WebhookServer
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def admin(self) -> Kubectl:
+        return self.plane.kubectl(ADMIN)
+
+    @property
+    def developer(self) -> Kubectl:
+        return self.plane.kubectl(DEVELOPER)
+
+    @property
+    def security(self) -> Kubectl:
+        return self.plane.kubectl(SECURITY)
+
+    def register_webhook(self, *, ca_bundle: bytes | None = None) -> None:
+        """(Re-)apply deploy/'s webhook configurations pointing at the local server."""
+        register(
+            self.admin,
+            self.manifests,
+            base_url=self.webhook.base_url,
+            ca_bundle=ca_bundle if ca_bundle is not None else self.webhook.ca_pem,
+        )
+
+    def add_team_namespace(
+        self,
+        name: str,
+        *,
+        service_accounts: tuple[str, ...] = (),
+        labels: Mapping[str, str] | None = None,
+        creator: Kubectl | None = None,
+    ) -> None:
+        """A namespace where the developer may work, with its service accounts."""
+        (creator or self.admin).create(namespace(name, labels=labels), check=True)
+        self.admin.run(
+            "create", "rolebinding", "developer", f"--clusterrole={DEVELOPER_ROLE}",
+            f"--user={DEVELOPER.user}", "-n", name, check=True,
+        )
+        for account in service_accounts:
+            self.admin.run("create", "serviceaccount", account, "-n", name, check=True)
+        # The ServiceAccount admission plugin needs the default account, which
+        # kube-controller-manager creates.
+        self.admin.run(
+            "wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s",
+            check=True, timeout=40,
+        )
+
+
+@contextlib.contextmanager
+def running_egressguard(
+    plane: ControlPlane, workdir: Path, *, rules: Path = EXAMPLE_RULES
+) -> Iterator[EgressguardCluster]:
+    """Start ``egressguard serve``, register it, create the example teams' namespaces."""
+    webhook = WebhookServer(workdir, kubeconfig=plane.kubeconfig(WEBHOOK), rules=rules)
+    webhook.issue_certificates()
+    cluster = EgressguardCluster(plane, webhook)
+    try:
+        webhook.start()
+        cluster.manifests = deploy_manifests(cluster.admin)
+        cluster.register_webhook()
+        for name, accounts in TEAM_NAMESPACES.items():
+            cluster.add_team_namespace(name, service_accounts=accounts)
+        for name, mode in MODE_NAMESPACES.items():
+            cluster.add_team_namespace(
+                name, labels={MODE_LABEL: mode}, creator=cluster.security
+            )
+        yield cluster
+    finally:
+        webhook.stop()
