@@ -1,0 +1,107 @@
+"""``egressguard certs``: a CA and a serving certificate for the webhook's Service.
+
+Writes ``ca.crt``, ``tls.crt`` and ``tls.key`` (and ``ca.key``, kept so a later run can
+re-issue the serving certificate from the same CA without touching ``caBundle``; never put
+``ca.key`` in the webhook's Secret). ``--new-ca`` starts a new CA and keeps the previous
+one in ``ca.crt`` next to it, so a ``caBundle`` patched from it trusts old and new serving
+certificates during the rotation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from webhook.certs.cabundle import patch_webhook_configurations
+from webhook.certs.files import CertificateFiles
+from webhook.certs.pki import (
+    KeyPair,
+    build_ca,
+    build_serving_certificate,
+    certificate_info,
+    split_pem_chain,
+)
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from error
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "certs",
+        help="write a CA and a serving certificate for the webhook",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--service", required=True, help="the webhook's Service name")
+    parser.add_argument("--namespace", required=True, help="the Service's namespace")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write into")
+    parser.add_argument("--ip", dest="ips", action="append", default=[], type=_ip,
+                        help="an IP address to add to the certificate (repeatable)")
+    parser.add_argument("--dns", dest="dns_names", action="append", default=[],
+                        help="a DNS name to add to the certificate (repeatable)")
+    parser.add_argument("--days", type=int, default=365,
+                        help="validity of the serving certificate (default 365)")
+    parser.add_argument("--new-ca", action="store_true",
+                        help="start a new CA even if --out holds one (CA rotation)")
+    parser.add_argument("--patch-webhooks", action="store_true",
+                        help="set caBundle on egressguard's webhook configurations")
+    parser.add_argument("--kubeconfig", default=None,
+                        help="for --patch-webhooks (default: in-cluster, then ~/.kube/config)")
+
+
+def issue(files: CertificateFiles, *, service: str, namespace: str, ips: list[str],
+          dns_names: list[str], days: int, new_ca: bool, now: datetime) -> tuple[KeyPair, bytes]:
+    """Writes the files; returns the serving pair and the CA bundle written."""
+    existing = None if new_ca else files.read_ca()
+    if existing is not None and certificate_info(existing.cert_pem).not_after > now:
+        ca, bundle = existing, existing.cert_pem
+    else:
+        ca = build_ca(now=now)
+        bundle = ca.cert_pem
+        if files.ca_cert.is_file():  # keep the previous CA trusted while leaves roll over
+            previous = [pem for pem in split_pem_chain(files.ca_cert.read_bytes())
+                        if certificate_info(pem).not_after > now]
+            bundle += b"".join(previous[:1])
+    serving = build_serving_certificate(
+        ca, service=service, namespace=namespace, now=now, dns_names=dns_names, ips=ips,
+        valid_for=timedelta(days=days),
+    )
+    files.write(ca_bundle=bundle, ca_key=ca.key_pem, serving=serving)
+    return serving, bundle
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.days < 1:
+        print("egressguard certs: --days must be at least 1", file=sys.stderr)
+        return 2
+    files = CertificateFiles(args.out)
+    try:
+        serving, bundle = issue(
+            files, service=args.service, namespace=args.namespace, ips=args.ips,
+            dns_names=args.dns_names, days=args.days, new_ca=args.new_ca, now=datetime.now(UTC),
+        )
+    except (OSError, ValueError) as error:
+        print(f"egressguard certs: {error}", file=sys.stderr)
+        return 2
+    info = certificate_info(serving.cert_pem)
+    print(f"wrote {files.ca_cert}, {files.cert}, {files.key} (and {files.ca_key}: keep it "
+          "out of the Secret)")
+    print(f"serving certificate {info.serial:x}, valid until {info.not_after:%Y-%m-%d}, for "
+          + ", ".join((*info.dns_names, *info.ip_addresses)))
+    if args.patch_webhooks:
+        try:
+            for name in patch_webhook_configurations(bundle, kubeconfig=args.kubeconfig):
+                print(f"patched caBundle of {name}")
+        except Exception as error:  # the kubernetes client raises many kinds
+            print(f"egressguard certs: patching caBundle failed: {error}", file=sys.stderr)
+            return 1
+    return 0

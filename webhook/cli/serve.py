@@ -1,0 +1,190 @@
+"""``egressguard serve``: the admission webhook over HTTPS.
+
+With no arguments it serves the example rules bundled with egressguard, with a
+self-signed certificate written to ``certs/`` (reused while valid), on port 8443.
+Rules and certificate are reloaded when their files change; a rules change that does not
+load is logged and counted, and the previous rules keep serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from webhook.certs.files import CertificateFiles
+from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
+from webhook.model.rules import Mode
+from webhook.server.runner import RunningServer, serve
+from webhook.server.runner import run as run_loop
+from webhook.server.settings import (
+    DEFAULT_DEBOUNCE_MS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_READ_TIMEOUT,
+    Settings,
+)
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+LOCAL_NAMES = ("localhost",)
+LOCAL_IPS = ("127.0.0.1", "::1")
+RENEW_BEFORE = timedelta(days=7)
+
+
+def bundled_rules() -> Path:
+    """The example rules next to the package (a checkout), or ``rules`` in the cwd."""
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def default_rules() -> Path:
+    if env := os.environ.get("EGRESSGUARD_RULES"):
+        return Path(env)
+    local = Path("rules")
+    return local if (local / "config.yaml").is_file() else bundled_rules()
+
+
+def _mode_option(value: str) -> tuple[str, str]:
+    namespace, sep, mode = value.partition("=")
+    if not sep or not namespace or mode not in {m.value for m in Mode}:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: write NAMESPACE=MODE with MODE enforce, warn or off, e.g. shop=warn"
+        )
+    return namespace, mode
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the admission webhook (HTTPS)", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rules", type=Path, default=None,
+                        help="rules repository (default: $EGRESSGUARD_RULES, else ./rules, "
+                             "else the bundled example)")
+    parser.add_argument("--cert", type=Path, help="serving certificate (PEM); with --key")
+    parser.add_argument("--key", type=Path, help="its private key (PEM); with --cert")
+    parser.add_argument("--cert-dir", type=Path, default=Path("certs"),
+                        help="where the self-signed certificate goes without --cert "
+                             "(default: certs)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--kubeconfig", default=None,
+                        help="cluster to read namespace labels from (default: $KUBECONFIG, "
+                             "else the in-cluster service account)")
+    parser.add_argument("--namespaces", choices=("auto", "cluster", "none"), default="auto",
+                        help="where namespace labels come from: the cluster, or none (every "
+                             "namespace unlabelled); auto: the cluster when one is configured")
+    parser.add_argument("--namespace-mode", dest="modes", action="append", default=[],
+                        type=_mode_option, metavar="NS=MODE",
+                        help="treat a namespace as labelled with this mode (repeatable)")
+    parser.add_argument("--own-namespace", default=os.environ.get("POD_NAMESPACE"),
+                        help="the webhook's namespace, exempt from judging "
+                             "(default: $POD_NAMESPACE)")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    parser.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT,
+                        help="seconds for a request to arrive; keep it below the webhook "
+                             "configurations' timeoutSeconds (default %(default)s)")
+    parser.add_argument("--reload-debounce-ms", type=int, default=DEFAULT_DEBOUNCE_MS)
+    parser.add_argument("--no-watch", dest="watch", action="store_false",
+                        help="do not reload rules and certificate when they change")
+    parser.add_argument("--drain-seconds", type=float, default=None,
+                        help="on SIGTERM, keep answering this long while endpoints drain "
+                             "(default: 5 in a cluster, 0 elsewhere)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
+
+
+def _cluster(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """(kubeconfig, in-cluster) for namespace labels, or (None, False) for none."""
+    if args.namespaces == "none":
+        return None, False
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
+    if kubeconfig:
+        return kubeconfig.split(os.pathsep)[0], False
+    if in_cluster():
+        return None, True
+    if args.namespaces == "cluster":
+        raise ValueError("--namespaces cluster: no --kubeconfig, $KUBECONFIG or in-cluster "
+                         "service account")
+    return None, False
+
+
+def self_signed(directory: Path, host: str, now: datetime) -> tuple[Path, Path, bool]:
+    """A certificate for local use in ``directory``: reused while valid, else made anew."""
+    files = CertificateFiles(directory)
+    names = [*LOCAL_NAMES]
+    ips = [*LOCAL_IPS]
+    try:
+        address = ipaddress.ip_address(host)
+        if not address.is_unspecified:
+            ips.append(str(address))
+    except ValueError:
+        names.append(host)
+    if files.cert.is_file() and files.key.is_file():
+        info = certificate_info(files.cert.read_bytes())
+        if info.not_after - RENEW_BEFORE > now and set(ips) <= set(info.ip_addresses) \
+                and set(names) <= set(info.dns_names):
+            return files.cert, files.key, False
+    ca = files.read_ca() or build_ca(now=now, common_name="egressguard local CA")
+    serving = build_serving_certificate(ca, service="egressguard",
+                                        namespace="egressguard-system", now=now,
+                                        dns_names=names, ips=ips)
+    files.write(ca_bundle=ca.cert_pem, ca_key=ca.key_pem, serving=serving)
+    return files.cert, files.key, True
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(stream=sys.stderr, level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One access line per request duplicates the audit log; show them only when debugging.
+    logging.getLogger("egressguard.access").setLevel(
+        logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING
+    )
+    if (args.cert is None) != (args.key is None):
+        print("egressguard serve: give --cert and --key together", file=sys.stderr)
+        return 2
+    try:
+        kubeconfig, cluster = _cluster(args)
+    except ValueError as error:
+        print(f"egressguard serve: {error}", file=sys.stderr)
+        return 2
+    rules = args.rules or default_rules()
+    if not rules.is_dir():
+        print(f"egressguard serve: no rules repository at {rules}", file=sys.stderr)
+        return 2
+    hint = ""
+    cert, key = args.cert, args.key
+    if cert is None:
+        cert, key, made = self_signed(args.cert_dir, args.host, datetime.now(UTC))
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        ca = args.cert_dir / "ca.crt"
+        hint = (f"egressguard: serving the rules in {rules} with a self-signed certificate "
+                f"({'written to' if made else 'reused from'} {args.cert_dir}/).\n"
+                f"  Try:  curl --cacert {ca} https://{host}:{args.port}/readyz")
+    settings = Settings(
+        rules=rules, cert=cert, key=key, host=args.host, port=args.port,
+        max_body_bytes=args.max_body_bytes, read_timeout=args.read_timeout,
+        reload_debounce_ms=args.reload_debounce_ms, watch=args.watch,
+        own_namespace=args.own_namespace, kubeconfig=kubeconfig, in_cluster=cluster,
+        namespace_modes=MappingProxyType(dict(args.modes)),
+    )
+    drain = args.drain_seconds if args.drain_seconds is not None else (5.0 if cluster else 0.0)
+
+    def listening(server: RunningServer) -> None:
+        if hint:
+            print(hint, file=sys.stderr)
+
+    try:
+        run_loop(serve(settings, drain_seconds=drain, on_listening=listening))
+    except (OSError, RuntimeError) as error:
+        print(f"egressguard serve: {error}", file=sys.stderr)
+        return 1
+    return 0

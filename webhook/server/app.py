@@ -1,0 +1,164 @@
+"""The aiohttp application: routes, shared state, middlewares and background watchers.
+
+``create_app(settings)`` builds everything from one Settings value; the watchers (rules,
+certificate, namespace labels) start and stop with the app through ``cleanup_ctx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from webhook.server import admission
+from webhook.server.audit import AuditLog
+from webhook.server.keys import (
+    AUDIT,
+    CERTIFICATES,
+    DRAINING,
+    METRICS,
+    NAMESPACES,
+    OUTCOME,
+    RULES,
+    SETTINGS,
+)
+from webhook.server.metrics import CONTENT_TYPE, Metrics
+from webhook.server.namespaces import NamespaceLabels, WithoutCluster, from_cluster
+from webhook.server.rules import RulesState
+from webhook.server.settings import Settings
+from webhook.server.tls import CertificateStore
+
+log = logging.getLogger("egressguard.server")
+WATCHER_STOP_TIMEOUT = 5.0
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts each admission answer and times it, body read included."""
+    started = time.perf_counter()
+    response = await handler(request)
+    outcome = request.get(OUTCOME)
+    if outcome is not None:
+        verdict = outcome.verdict
+        request.app[METRICS].observe(
+            webhook=outcome.webhook,
+            request=outcome.request,
+            decision=outcome.decision,
+            mode=verdict.mode.value if verdict is not None else "",
+            seconds=time.perf_counter() - started,
+        )
+    return response
+
+
+@web.middleware
+async def audit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One audit line per answer to a review that was read (decided or failed to judge)."""
+    started = time.perf_counter()
+    response = await handler(request)
+    outcome = request.get(OUTCOME)
+    if outcome is not None and outcome.request is not None:
+        request.app[AUDIT].record(
+            time=request.app[SETTINGS].clock(),
+            webhook=outcome.webhook,
+            request=outcome.request,
+            decision=outcome.verdict,
+            duration_seconds=time.perf_counter() - started,
+            rules_revision=outcome.rules_revision,
+            error=outcome.error,
+        )
+    elif outcome is not None:
+        log.warning("refused a %s request from %s: %s (HTTP %d)", outcome.webhook,
+                    request.remote, outcome.error, response.status)
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the event loop answers. Never depends on rules, so a bad rules change does
+    not get every replica restarted."""
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready only with rules and a certificate loaded, and not shutting down."""
+    rules = request.app[RULES].snapshot
+    certificate = request.app[CERTIFICATES].current
+    draining = request.app[DRAINING].is_set()
+    ready = rules is not None and certificate is not None and not draining
+    body = {
+        "ready": ready,
+        "rules": {"revision": rules.revision, "generation": rules.generation}
+        if rules is not None else None,
+        "rulesError": request.app[RULES].last_error[:20],
+        "certificate": {"serial": format(certificate.info.serial, "x"),
+                        "notAfter": certificate.info.not_after.isoformat()}
+        if certificate is not None else None,
+        "namespacesSynced": request.app[NAMESPACES].synced,
+        "draining": draining,
+    }
+    return web.Response(status=200 if ready else 503, body=orjson.dumps(body),
+                        content_type="application/json")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    registry.namespace_cache_synced.set(1 if request.app[NAMESPACES].synced else 0)
+    return web.Response(body=registry.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def namespace_source(settings: Settings) -> NamespaceLabels:
+    if settings.uses_cluster:
+        return from_cluster(settings.kubeconfig)
+    return WithoutCluster()
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    certificates, rules = app[CERTIFICATES], app[RULES]
+    certificates.reload()
+    await rules.reload()
+    app[NAMESPACES].start()
+    stop = asyncio.Event()
+    watchers: list[asyncio.Task[None]] = []
+    if settings.watch:
+        watchers = [
+            asyncio.create_task(rules.watch(debounce_ms=settings.reload_debounce_ms, stop=stop),
+                                name="watch-rules"),
+            asyncio.create_task(
+                certificates.watch(debounce_ms=settings.reload_debounce_ms, stop=stop),
+                name="watch-certificate",
+            ),
+        ]
+    yield
+    stop.set()
+    app[NAMESPACES].stop()
+    if watchers:
+        _, pending = await asyncio.wait(watchers, timeout=WATCHER_STOP_TIMEOUT)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None) -> web.Application:
+    """The webhook application. ``namespaces`` replaces the label source (tests)."""
+    app = web.Application(middlewares=[metrics_middleware, audit_middleware])
+    app[SETTINGS] = settings
+    app[METRICS] = registry = Metrics()
+    app[RULES] = RulesState(settings.rules, settings.loader(), registry, settings.clock)
+    app[CERTIFICATES] = CertificateStore(settings.cert, settings.key, registry)
+    app[NAMESPACES] = namespaces if namespaces is not None else namespace_source(settings)
+    app[AUDIT] = AuditLog(settings.audit_sink)
+    app[DRAINING] = asyncio.Event()
+    app.cleanup_ctx.append(_lifecycle)
+    app.router.add_post("/mutate", admission.mutate)
+    app.router.add_post("/validate", admission.validate)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

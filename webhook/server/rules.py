@@ -1,0 +1,112 @@
+"""The rules being served, and reloading them when the repository changes.
+
+A reload reads the whole new repository first, in a worker thread; only a repository that
+loads completely replaces the served one, in a single reference assignment. A request
+reads :attr:`RulesState.snapshot` once and judges with that snapshot only, so each
+request sees one consistent Policy (RELIABILITY 26, 27). A repository that does not load
+keeps the old snapshot; the reason is logged with file and line and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from webhook.model.rules import Policy
+from webhook.server.metrics import Metrics
+from webhook.server.settings import RulesLoader
+from webhook.server.watching import changes, watch_roots
+
+log = logging.getLogger("egressguard.rules")
+RETRY_AFTER_WATCH_FAILURE = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RulesSnapshot:
+    """One loaded repository: what a request judges with, from start to end."""
+
+    policy: Policy
+    generation: int
+    revision: str
+    loaded_at: datetime
+
+
+def describe_failure(error: Exception) -> list[str]:
+    """The lines that say why a repository did not load (``file:line: message``)."""
+    problems = getattr(error, "problems", None)
+    if problems:
+        return [str(problem) for problem in problems]
+    return [f"{type(error).__name__}: {error}"]
+
+
+class RulesState:
+    """Holds the served snapshot; :meth:`reload` is the only writer."""
+
+    def __init__(self, path: Path, loader: RulesLoader, metrics: Metrics,
+                 clock: Callable[[], datetime]) -> None:
+        self.path = path
+        self._loader = loader
+        self._metrics = metrics
+        self._clock = clock
+        self.snapshot: RulesSnapshot | None = None
+        self.last_error: list[str] = []
+        self._lock = asyncio.Lock()
+
+    async def reload(self) -> bool:
+        """Loads the repository again; True when a new revision is now served."""
+        async with self._lock:  # one load at a time; a burst of events is one reload
+            try:
+                loaded = await asyncio.to_thread(self._loader, self.path)
+            except Exception as error:  # a broken repository, or one we cannot read
+                self.last_error = describe_failure(error)
+                self._metrics.reload_errors.labels(what="rules").inc()
+                served = self.snapshot.revision if self.snapshot else "nothing"
+                log.error(
+                    "rules in %s do not load; still serving %s:\n  %s",
+                    self.path, served, "\n  ".join(self.last_error),
+                )
+                return False
+            policy = loaded.policy
+            for warning in getattr(loaded, "warnings", ()) or ():
+                log.warning("rules: %s", warning)
+            current = self.snapshot
+            if current is not None and policy.revision and policy.revision == current.revision:
+                self.last_error = []
+                return False
+            generation = current.generation + 1 if current else 1
+            snapshot = RulesSnapshot(
+                policy=policy,
+                generation=generation,
+                revision=policy.revision,
+                loaded_at=self._clock(),
+            )
+            self.snapshot = snapshot  # the swap: one reference assignment
+            self.last_error = []
+            self._metrics.rules_loaded_now(
+                generation=generation, revision=snapshot.revision, at=snapshot.loaded_at
+            )
+            log.info(
+                "serving rules %s (generation %d) from %s: %d destinations, %d grants",
+                snapshot.revision or "(no revision)", generation, self.path,
+                len(policy.destinations), len(policy.grants),
+            )
+            return True
+
+    async def watch(self, *, debounce_ms: int, stop: asyncio.Event) -> None:
+        """Reloads after every debounced batch of changes until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                batches: AsyncIterator[None] = changes(
+                    lambda: watch_roots(self.path), debounce_ms=debounce_ms, stop=stop
+                )
+                async for _ in batches:
+                    await self.reload()
+            except Exception:
+                log.exception("watching %s failed; retrying", self.path)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=RETRY_AFTER_WATCH_FAILURE)

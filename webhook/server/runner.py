@@ -1,0 +1,98 @@
+"""Starting and stopping the webhook: app runner, TLS listener, signals, event loop.
+
+On SIGTERM the server first reports not ready and keeps answering for ``drain_seconds``
+(the time the Service needs to stop sending it requests), then closes the listener and
+lets in-flight requests finish: a rolling update drops no admission request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from webhook.server.app import create_app
+from webhook.server.keys import CERTIFICATES, DRAINING, SETTINGS
+from webhook.server.listener import TLSSite
+from webhook.server.namespaces import NamespaceLabels
+from webhook.server.settings import Settings
+
+log = logging.getLogger("egressguard.server")
+SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass(slots=True)
+class RunningServer:
+    app: web.Application
+    runner: web.AppRunner
+    site: TLSSite
+
+    @property
+    def port(self) -> int:
+        return self.site.port
+
+    @property
+    def url(self) -> str:
+        host = self.app[SETTINGS].host
+        return f"https://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start(settings: Settings, *, namespaces: NamespaceLabels | None = None) -> RunningServer:
+    """Builds the app, loads rules and certificate, and listens; returns once listening."""
+    app = create_app(settings, namespaces=namespaces)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    try:
+        site = TLSSite(
+            runner,
+            host=settings.host,
+            port=settings.port,
+            ssl_context=app[CERTIFICATES].listening_context(),
+            read_timeout=settings.read_timeout,
+            keepalive_timeout=settings.keepalive_timeout,
+        )
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return RunningServer(app=app, runner=runner, site=site)
+
+
+async def serve(settings: Settings, *, drain_seconds: float = 5.0,
+                on_listening: Callable[[RunningServer], None] | None = None) -> None:
+    """Serves until SIGTERM or SIGINT."""
+    server = await start(settings)
+    log.info("egressguard listening on %s", server.url)
+    if on_listening is not None:
+        on_listening(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        log.info("stopping: answering for %.0fs more while endpoints drain", drain_seconds)
+        server.app[DRAINING].set()
+        await asyncio.sleep(drain_seconds)
+    finally:
+        await server.stop()
+        log.info("stopped")
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Runs ``main`` on uvloop when it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
+        loop_runner.run(main)

@@ -1,0 +1,88 @@
+"""Everything the webhook server is told at startup, in one immutable value.
+
+The CLI builds it from flags; tests build it directly, and may replace the pieces that
+reach outside the process (the rules loader, the namespace-label source, the audit sink).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Protocol
+
+from webhook.model.rules import Policy
+
+MiB = 1024 * 1024
+# The API server sends reviews of up to ~3 MiB (object and oldObject of an UPDATE).
+DEFAULT_MAX_BODY_BYTES = 3 * MiB
+# Shorter than the webhook configurations' timeoutSeconds (10), so a slow client is cut off
+# before the API server gives up on us.
+DEFAULT_READ_TIMEOUT = 5.0
+DEFAULT_MAX_DEPTH = 100
+DEFAULT_DEBOUNCE_MS = 500
+
+
+class LoadedRules(Protocol):
+    """What ``webhook.loader.load_repository`` returns: a Policy and its warnings."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+
+RulesLoader = Callable[[Path], LoadedRules]
+
+
+def _default_loader(own_namespace: str | None) -> RulesLoader:
+    def load(path: Path) -> LoadedRules:
+        from webhook.loader import load_repository
+
+        return load_repository(path, own_namespace=own_namespace)
+
+    return load
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stdout_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The server's configuration. Paths may be symlinks (Secret and ConfigMap volumes)."""
+
+    rules: Path
+    cert: Path
+    key: Path
+    host: str = "0.0.0.0"
+    port: int = 8443
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_depth: int = DEFAULT_MAX_DEPTH
+    # Keep-alive connections idle longer than this are closed; the API server reuses them.
+    keepalive_timeout: float = 75.0
+    reload_debounce_ms: int = DEFAULT_DEBOUNCE_MS
+    watch: bool = True  # reload rules and certificate when their files change
+    own_namespace: str | None = None
+    # None: no cluster; every namespace has no labels except those named here.
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+    namespace_modes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Replaceable edges (tests): how rules are read, what time it is, where audit lines go.
+    rules_loader: RulesLoader | None = None
+    clock: Callable[[], datetime] = _utc_now
+    audit_sink: Callable[[str], None] = _stdout_line
+
+    @property
+    def uses_cluster(self) -> bool:
+        return self.in_cluster or self.kubeconfig is not None
+
+    def loader(self) -> RulesLoader:
+        return self.rules_loader or _default_loader(self.own_namespace)
