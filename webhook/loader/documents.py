@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.loader.tree import is_ignored
 from webhook.loader.yamldoc import YamlError, decode_text, parse_yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -50,11 +49,16 @@ def _files(path: str) -> Iterator[str]:
         return
     if not os.path.isdir(path):
         raise DocumentError(path, None, "no such file or folder")
+    found: list[tuple[tuple[str, ...], str]] = []
     for folder, subfolders, names in os.walk(path):
-        subfolders[:] = sorted(name for name in subfolders if not is_ignored(name))
-        for name in sorted(names):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        relative = os.path.relpath(folder, path)
+        parts = () if relative == "." else tuple(relative.split(os.sep))
+        for name in names:
             if name.endswith(SUFFIXES) and not name.startswith("."):
-                yield os.path.join(folder, name)
+                found.append(((*parts, name), os.path.join(folder, name)))
+    # Lexical order of the path's parts, as kubectl -R walks: a/y.json, a/z.yml, b.yaml.
+    yield from (file for _, file in sorted(found))
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -74,7 +78,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _json_documents(source: str, text: str) -> list[tuple[int, Any]]:
+LineOf = Callable[[tuple[str | int, ...]], int]
+
+
+def _json_documents(source: str, text: str) -> list[tuple[LineOf, Any]]:
     try:
         body = json.loads(
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
@@ -90,15 +97,15 @@ def _json_documents(source: str, text: str) -> list[tuple[int, Any]]:
         raise DocumentError(source, None, f"duplicate key {error.args[0]!r}") from None
     except ValueError as error:
         raise DocumentError(source, None, f"invalid JSON: {error}") from None
-    return [(1, body)]
+    return [(lambda path: 1, body)]
 
 
-def _yaml_documents(source: str, text: str) -> list[tuple[int, Any]]:
+def _yaml_documents(source: str, text: str) -> list[tuple[LineOf, Any]]:
     try:
         documents = parse_yaml(text, string_keys=False)
     except YamlError as error:
         raise DocumentError(source, error.line, error.message) from None
-    return [(doc.line, doc.value) for doc in documents if doc.value is not None]
+    return [(doc.line_of, doc.value) for doc in documents if doc.value is not None]
 
 
 def _is_list(body: Any) -> bool:
@@ -112,18 +119,18 @@ def _is_list(body: Any) -> bool:
     return isinstance(kind, str) and kind.endswith("List") and isinstance(body.get("items"), list)
 
 
-def _expand(source: str, line: int, body: Any) -> Iterator[tuple[int, Any]]:
+def _expand(source: str, line_of: LineOf, body: Any) -> Iterator[tuple[int, Any]]:
     if not _is_list(body):
-        yield line, body
+        yield line_of(()), body
         return
     items = body.get("items")
     if items is None:
         return
     if not isinstance(items, list):
-        raise DocumentError(source, line, f"a {body['kind']}'s items must be a list")
-    for item in items:
+        raise DocumentError(source, line_of(("items",)), f"a {body['kind']}'s items must be a list")
+    for index, item in enumerate(items):
         if item is not None:
-            yield line, item
+            yield line_of(("items", index)), item
 
 
 def _read_source(source: str) -> str:
@@ -153,8 +160,8 @@ def read_documents(paths: Iterable[str | os.PathLike[str]]) -> list[Document]:
             text = _read_source(source)
             read = _json_documents if source.endswith(".json") else _yaml_documents
             index = 0
-            for line, body in read(source, text):
-                for item_line, item in _expand(source, line, body):
+            for line_of, body in read(source, text):
+                for item_line, item in _expand(source, line_of, body):
                     found.append(Document(source, index, item, item_line))
                     index += 1
     return found

@@ -20,7 +20,7 @@ from yaml.resolver import Resolver
 
 from webhook.loader.names import host_pattern_problem
 from webhook.loader.problems import Problems
-from webhook.loader.schema import did_you_mean
+from webhook.loader.schema import describe_value, did_you_mean
 from webhook.loader.yamldoc import YamlError, decode_text, parse_yaml
 from webhook.model.hosts import HostIndex, is_wildcard, normalize_host
 from webhook.model.rules import Destination, Grant, Source
@@ -145,7 +145,7 @@ def _yaml_fields(data: bytes, *, path: str, problems: Problems) -> GrantFields |
         problems.error(
             path,
             doc.line_of(("reason",)),
-            f"reason: expected text, got {reason!r}; quote it",
+            f"reason: expected text, got {describe_value(reason)}; quote it",
         )
         ok = False
     else:

@@ -83,10 +83,10 @@ class _Loading:
             return None
         return build_config(doc, path=path, own_namespace=own_namespace, problems=self.problems)
 
-    def destinations(self, config: Config | None) -> tuple[list[LoadedDestination], bool]:
-        """The destinations that load, and whether all of them did."""
+    def destinations(self, config: Config | None) -> tuple[list[LoadedDestination], list[str]]:
+        """The destinations that load, and the files that do not (or repeat a host)."""
         loaded: list[LoadedDestination] = []
-        complete = True
+        failed: list[str] = []
         for file in self.files.destinations:
             path = self.show(file.rel)
             doc = _single_document(file, kind="Destination", path=path, problems=self.problems)
@@ -96,10 +96,12 @@ class _Loading:
                     doc, path=path, stem=file.stem, config=config, problems=self.problems
                 )
             if item is None:
-                complete = False
+                failed.append(path)
             else:
                 loaded.append(item)
-        return loaded, check_unique_hosts(loaded, problems=self.problems) and complete
+        if not check_unique_hosts(loaded, problems=self.problems):
+            failed.append("")
+        return loaded, failed
 
     def grants(self, hosts: HostIndex[Destination] | None) -> list[Grant]:
         grants: list[Grant] = []
@@ -152,6 +154,8 @@ def load_repository(
     shown = display_root(root)
 
     def show(rel: str) -> str:
+        if not rel:
+            return shown or "."
         return f"{shown}/{rel}" if shown else rel
 
     if not os.path.isdir(root):
@@ -160,19 +164,21 @@ def load_repository(
     files = scan_repository(root, show=show, problems=problems)
     loading = _Loading(files, show=show, problems=problems)
     config = loading.config(own_namespace)
-    loaded, complete = loading.destinations(config)
+    loaded, failed = loading.destinations(config)
     hosts: HostIndex[Destination] | None = None
-    if complete:
+    if not failed:
         hosts = HostIndex()
         for item in loaded:
             for host in item.destination.hosts:
                 hosts.add(host, item.destination)
-    elif files.grants:
+    elif files.grants and failed[0]:
+        # Checking grants against a partial set of destinations would bury the one real
+        # error under one per grant of the broken destination.
         problems.warning(
-            show("services"),
+            failed[0],
             1,
-            "grants were not checked against the destinations, as some destination files do "
-            "not load; fix those first",
+            "grants were not checked against the destinations, as this file does not load; "
+            "fix it first",
         )
     grants = loading.grants(hosts)
     exceptions = loading.exceptions()

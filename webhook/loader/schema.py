@@ -78,7 +78,7 @@ def field_name(path: Sequence[str | int]) -> str:
     return text
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if value is None:
@@ -153,7 +153,7 @@ def _messages(error: ValidationError, doc: LocatedDocument) -> Iterator[LineMess
                 yield doc.line_of(path), f"{where}is missing the required field {name!r}".strip()
     elif kind == "type":
         wanted = str(expected)
-        got = _describe(value)
+        got = describe_value(value)
         hint = _type_hint(wanted, value)
         yield (
             doc.line_of(path),
@@ -161,8 +161,11 @@ def _messages(error: ValidationError, doc: LocatedDocument) -> Iterator[LineMess
         )
     elif kind == "enum":
         options = [str(option) for option in expected]
-        hint = did_you_mean(str(value), options) if isinstance(value, str) else ""
-        yield doc.line_of(path), f"{prefix}{value!r} is not one of {', '.join(options)}{hint}"
+        if isinstance(value, str):
+            shown, hint = repr(value), did_you_mean(value, options)
+        else:
+            shown, hint = describe_value(value), _type_hint("string", value)
+        yield doc.line_of(path), f"{prefix}{shown} is not one of {', '.join(options)}{hint}"
     elif kind == "const":
         yield doc.line_of(path), f"{prefix}must be {expected!r}, not {value!r}"
     elif kind in ("pattern", "maxLength") and "description" in schema:
@@ -190,7 +193,7 @@ def header_problems(doc: LocatedDocument, kind: str, *, folder: str) -> list[Lin
             (
                 doc.line,
                 f"expected a {kind} (a mapping with apiVersion, kind and spec), "
-                f"got {_describe(body)}",
+                f"got {describe_value(body)}",
             )
         ]
     found: list[LineMessage] = []

@@ -109,8 +109,15 @@ class _Scanner:
             self.stray(rel, f"cannot read the file: {error.strerror}")
             return None
 
+    def entries(self, directory: str, rel: str) -> list[os.DirEntry[str]]:
+        try:
+            return _entries(directory)
+        except OSError as error:
+            self.stray(rel, f"cannot read the folder: {error.strerror}")
+            return []
+
     def scan(self) -> RepositoryFiles:
-        for entry in _entries(self.root):
+        for entry in self.entries(self.root, ""):
             name = entry.name
             if entry.is_dir():
                 if name in (DESTINATIONS, EXCEPTIONS):
@@ -131,7 +138,7 @@ class _Scanner:
 
     def documents(self, folder: os.DirEntry[str], kind: str) -> None:
         target = self.files.destinations if kind == DESTINATIONS else self.files.exceptions
-        for entry in _entries(folder.path):
+        for entry in self.entries(folder.path, kind):
             rel = f"{kind}/{entry.name}"
             if entry.is_dir():
                 self.stray(rel, f"unexpected folder; {kind}/ holds <name>.yaml files only")
@@ -145,7 +152,7 @@ class _Scanner:
                 self.stray(rel, f"unexpected file; {kind}/ holds <name>.yaml files only")
 
     def services(self, folder: os.DirEntry[str]) -> None:
-        for namespace in _entries(folder.path):
+        for namespace in self.entries(folder.path, SERVICES):
             rel = f"{SERVICES}/{namespace.name}"
             if not namespace.is_dir():
                 self.stray(
@@ -158,7 +165,7 @@ class _Scanner:
             if problem is not None:
                 self.stray(rel, f"{problem}; rename the folder")
                 continue
-            for account in _entries(namespace.path):
+            for account in self.entries(namespace.path, rel):
                 self.service_account(namespace.name, account)
 
     def service_account(self, namespace: str, folder: os.DirEntry[str]) -> None:
@@ -174,7 +181,7 @@ class _Scanner:
         if problem is not None:
             self.stray(rel, f"{problem}; rename the folder")
             return
-        for entry in _entries(folder.path):
+        for entry in self.entries(folder.path, rel):
             file_rel = f"{rel}/{entry.name}"
             if entry.is_dir():
                 self.stray(

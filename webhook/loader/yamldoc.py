@@ -171,7 +171,9 @@ def _error_message(error: yaml.YAMLError) -> str:
     context = getattr(error, "context", None)
     text = str(problem) if problem else str(error).splitlines()[0]
     if context:
-        text = f"{text} ({context})"
+        mark = getattr(error, "context_mark", None)
+        start = f" at line {int(mark.line) + 1}" if mark is not None else ""
+        text = f"{text} ({context}{start})"
     return f"invalid YAML: {text}"
 
 
