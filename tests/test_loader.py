@@ -415,6 +415,18 @@ BROKEN = {
         2,
         "reason: expected text, got the boolean true; quote it",
     ),
+    "grant-reason-read-as-zero": Broken(
+        {"services/ci/builder/github.com:22.rule": "reason: 0\n"},
+        "services/ci/builder/github.com:22.rule",
+        1,
+        "reason: expected text, got the number 0; quote it",
+    ),
+    "grant-empty-expiry": Broken(
+        {"services/ci/builder/github.com:22.rule": "reason: ssh\nexpires:\n"},
+        "services/ci/builder/github.com:22.rule",
+        2,
+        "expires is empty; write a value or remove the line",
+    ),
     "grant-duplicate-key": Broken(
         {"services/ci/builder/github.com:22.rule": "reason: a\nreason: b\n"},
         "services/ci/builder/github.com:22.rule",
@@ -538,6 +550,12 @@ BROKEN = {
         "services/ci/builder/old",
         1,
         "unexpected folder",
+    ),
+    "oversized-file": Broken(
+        {"services/ci/builder/github.com:22.rule": "#" * (1 << 20) + "\n"},
+        "services/ci/builder/github.com:22.rule",
+        1,
+        "the file is larger than 1048576 bytes",
     ),
     "unexpected-file-at-the-root": Broken(
         {"notes.txt": "hello"},

@@ -140,7 +140,14 @@ def _yaml_fields(data: bytes, *, path: str, problems: Problems) -> GrantFields |
                 f"reason and expires",
             )
             ok = False
-    reason = doc.value.get("reason", "")
+    for key in FIELDS:
+        if key in doc.value and doc.value[key] is None:
+            problems.error(
+                path, doc.line_of((key,)), f"{key} is empty; write a value or remove the line"
+            )
+            ok = False
+    reason = doc.value.get("reason")
+    reason = "" if reason is None else reason
     if not isinstance(reason, str):
         problems.error(
             path,

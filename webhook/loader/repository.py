@@ -84,7 +84,7 @@ class _Loading:
         return build_config(doc, path=path, own_namespace=own_namespace, problems=self.problems)
 
     def destinations(self, config: Config | None) -> tuple[list[LoadedDestination], list[str]]:
-        """The destinations that load, and the files that do not (or repeat a host)."""
+        """The destinations that load, and the files that do not."""
         loaded: list[LoadedDestination] = []
         failed: list[str] = []
         for file in self.files.destinations:
@@ -99,8 +99,7 @@ class _Loading:
                 failed.append(path)
             else:
                 loaded.append(item)
-        if not check_unique_hosts(loaded, problems=self.problems):
-            failed.append("")
+        check_unique_hosts(loaded, problems=self.problems)
         return loaded, failed
 
     def grants(self, hosts: HostIndex[Destination] | None) -> list[Grant]:
@@ -170,8 +169,8 @@ def load_repository(
         hosts = HostIndex()
         for item in loaded:
             for host in item.destination.hosts:
-                hosts.add(host, item.destination)
-    elif files.grants and failed[0]:
+                hosts.add(host, item.destination)  # a repeated host keeps its first owner
+    elif files.grants:
         # Checking grants against a partial set of destinations would bury the one real
         # error under one per grant of the broken destination.
         problems.warning(

@@ -76,9 +76,15 @@ def _entries(directory: str) -> list[os.DirEntry[str]]:
         return sorted((e for e in scan if not is_ignored(e.name)), key=lambda e: e.name)
 
 
-def _read(path: str) -> bytes:
+# A rules file is a few lines; anything this large is a mistake (or an attack on CI).
+MAX_FILE_BYTES = 1 << 20
+
+
+def _read(path: str) -> bytes | None:
+    """The file's bytes, or ``None`` when it is larger than :data:`MAX_FILE_BYTES`."""
     with open(path, "rb") as handle:
-        return handle.read()
+        data = handle.read(MAX_FILE_BYTES + 1)
+    return None if len(data) > MAX_FILE_BYTES else data
 
 
 def _grant_name_hint(name: str) -> str:
@@ -104,10 +110,15 @@ class _Scanner:
 
     def read(self, entry: os.DirEntry[str], rel: str) -> bytes | None:
         try:
-            return _read(entry.path)
+            data = _read(entry.path)
         except OSError as error:
             self.stray(rel, f"cannot read the file: {error.strerror}")
             return None
+        if data is None:
+            self.stray(
+                rel, f"the file is larger than {MAX_FILE_BYTES} bytes; rules files are small"
+            )
+        return data
 
     def entries(self, directory: str, rel: str) -> list[os.DirEntry[str]]:
         try:
