@@ -1,0 +1,123 @@
+"""Real servers for the server tests: TLS on 127.0.0.1, an ephemeral port, certificates
+from webhook.certs, a copy of the example rules, and the audit log captured in a list."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from webhook.certs.files import CertificateFiles
+from webhook.certs.pki import KeyPair, build_ca, build_serving_certificate, certificate_info
+from webhook.server.runner import RunningServer, start
+from webhook.server.settings import Settings
+
+from .wire import Reply, get, post
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_RULES = REPO / "rules"
+
+
+@dataclass
+class Pki:
+    """A CA and the serving certificate files the server reads (rotatable)."""
+
+    files: CertificateFiles
+    ca: KeyPair
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.ca.cert_pem
+
+    def issue(self) -> int:
+        """Writes a new serving certificate and key; returns its serial."""
+        serving = build_serving_certificate(
+            self.ca, service="egressguard", namespace="egressguard-system",
+            now=datetime.now(UTC), ips=["127.0.0.1"], dns_names=["localhost"],
+        )
+        self.files.write(ca_bundle=self.ca.cert_pem, ca_key=None, serving=serving)
+        return certificate_info(serving.cert_pem).serial
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    result = Pki(CertificateFiles(tmp_path / "certs"), build_ca(now=datetime.now(UTC)))
+    result.issue()
+    return result
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(EXAMPLE_RULES, target)
+    return target
+
+
+@dataclass
+class Server:
+    running: RunningServer
+    pki: Pki
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def post(self, path: str, review: Any, **kwargs: Any) -> Reply:
+        return await post(self.port, path, review, ca_pem=self.pki.ca_pem, **kwargs)
+
+    async def get(self, path: str) -> Reply:
+        return await get(self.port, path, ca_pem=self.pki.ca_pem)
+
+    async def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        """One sample of /metrics, or None when absent."""
+        text = (await self.get("/metrics")).body.decode()
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            metric, _, rest = series.partition("{")
+            if metric != name:
+                continue
+            have = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+            if have == wanted:
+                return float(value)
+        return None
+
+
+StartServer = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def start_server(pki: Pki, rules_dir: Path) -> AsyncIterator[StartServer]:
+    """Starts servers (stopped at teardown); keyword arguments override Settings fields."""
+    started: list[Server] = []
+
+    async def _start(*, namespaces: Any = None, **overrides: Any) -> Server:
+        audit: list[dict[str, Any]] = []
+        options: dict[str, Any] = {
+            "rules": rules_dir, "cert": pki.files.cert, "key": pki.files.key,
+            "host": "127.0.0.1", "port": 0, "reload_debounce_ms": 100,
+            "audit_sink": lambda line: audit.append(orjson.loads(line)),
+        }
+        options.update(overrides)
+        running = await start(Settings(**options), namespaces=namespaces)
+        server = Server(running, pki, audit)
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        await server.running.stop()
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> Server:
+    return await start_server()
