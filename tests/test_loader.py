@@ -119,10 +119,18 @@ def test_example_config_and_exception(example: LoadResult) -> None:
     assert exception.expires == date(2027, 3, 31)
 
 
-def test_a_reason_cut_short_by_a_yaml_comment_is_a_warning(example: LoadResult) -> None:
-    (warning,) = [w for w in example.warnings if "notifier" in w.path]
+def test_a_reason_cut_short_by_a_yaml_comment_is_a_warning(in_tmp: Path) -> None:
+    write_repo(
+        in_tmp / "rules",
+        {"services/ci/builder/github.com:443.rule": "reason: Alerts to the #ci channel.\n"},
+    )
+    (warning,) = [w for w in load_repository("rules").warnings if "builder" in w.path]
     assert warning.line == 1
-    assert "'Order alerts to the'" in warning.message
+    assert "'Alerts to the'" in warning.message
+
+
+def test_the_example_rules_load_without_warnings(example: LoadResult) -> None:
+    assert example.warnings == ()
 
 
 def test_the_same_files_give_the_same_revision_and_a_change_a_new_one(in_tmp: Path) -> None:

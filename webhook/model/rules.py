@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 
 from webhook.model.hosts import HostIndex, normalize_host
@@ -89,7 +89,7 @@ class Grant:
 
     def active(self, now: datetime) -> bool:
         """Valid through its expiry day, in UTC."""
-        return self.expires is None or now.date() <= self.expires
+        return self.expires is None or now.astimezone(UTC).date() <= self.expires
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -109,7 +109,8 @@ class PolicyException:
     source: Source = Source("")
 
     def active(self, now: datetime) -> bool:
-        return now.date() <= self.expires
+        """Valid through its expiry day, in UTC."""
+        return now.astimezone(UTC).date() <= self.expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,10 @@ class Policy:
     ) -> Policy:
         """Indexes the rules. Raises ``ValueError`` on a host listed by two destinations."""
         hosts: HostIndex[Destination] = HostIndex()
+        names = [d.name for d in destinations]
+        if len(set(names)) != len(names):
+            duplicate = next(n for n in names if names.count(n) > 1)
+            raise ValueError(f"two destinations are named {duplicate!r}; names must be unique")
         for destination in destinations:
             for host in destination.hosts:
                 previous = hosts.add(normalize_host(host), destination)
