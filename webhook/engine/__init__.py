@@ -89,7 +89,10 @@ def evaluate(
         return Decision(allowed=True, mode=config.default_mode)
 
     if cluster_scoped is None:
-        cluster_scoped = not namespace
+        # The API server fills request.namespace with a Namespace's own name (since 1.20),
+        # yet a Namespace is cluster-scoped and always judged in enforce mode (SPEC §3).
+        is_namespace = (request.kind.group, request.kind.kind) == ("", "Namespace")
+        cluster_scoped = is_namespace or not namespace
     notes: tuple[str, ...] = ()
     if cluster_scoped:
         mode = Mode.ENFORCE
