@@ -1,29 +1,175 @@
-"""Kubernetes networking objects. (Being written.)"""
+"""Kubernetes networking objects: NetworkPolicies, Services, Endpoints and EndpointSlices.
+
+NetworkPolicies are the fence that lets pods reach a gateway only with its entitlement label,
+so besides open egress rules (a state check) any change to the fence around the gateways,
+and to the policies egressguard itself manages, is refused (a transition check, which
+DELETE requests reach too). Every code here is an infrastructure code.
+"""
 
 from __future__ import annotations
 
-from webhook.engine.context import Context, Findings
-from webhook.model.decision import Violation
+import ipaddress
+from typing import Any
+
+from webhook.engine import fieldpath
+from webhook.engine.context import Context, Findings, as_dict, as_list, labels_of, metadata
+from webhook.model.addresses import is_private
+from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "egressguard"
+ASK = "ask the security team"
+
+
+def _violation(code: Code, message: str, path: str) -> Violation:
+    return Violation(code, message, path, infrastructure=True)
+
+
+def is_address(value: str) -> bool:
+    """An IP address or CIDR, as opposed to a host name (which could resolve anywhere)."""
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+# -- NetworkPolicy -----------------------------------------------------------------------
+
+
+def _open_peers(rule: dict[str, Any], base: str) -> list[Violation]:
+    to = rule.get("to")
+    if not isinstance(to, list) or not to:
+        message = (
+            "egress rule without `to` allows every destination; list the peers it may "
+            "reach and reach the internet through the egress gateway"
+        )
+        return [_violation(Code.NETPOL_OPEN_EGRESS, message, f"{base}.to")]
+    found: list[Violation] = []
+    for j, peer in enumerate(to):
+        peer = as_dict(peer)
+        where = f"{base}.to[{j}]"
+        if "ipBlock" in peer:
+            cidr = as_dict(peer["ipBlock"]).get("cidr")
+            if not isinstance(cidr, str) or not is_private(cidr):
+                message = (
+                    f"ipBlock {fieldpath.shown(cidr)} reaches outside the private ranges; "
+                    "reach external hosts through the egress gateway instead"
+                )
+                found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, f"{where}.ipBlock.cidr"))
+        elif "podSelector" not in peer and "namespaceSelector" not in peer:
+            message = "egress peer with no selector or ipBlock may allow everything; name the peer"
+            found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, where))
+    return found
 
 
 def judge_network_policy(ctx: Context, obj: JSONObject) -> Findings:
-    raise NotImplementedError
+    """``netpol-open-egress`` for egress rules open to all, or ipBlocks reaching outside.
+
+    Rules are judged whatever ``policyTypes`` says. A DELETE removes the rules instead of
+    adding them, so it is left to :func:`judge_network_policy_change`.
+    """
+    if ctx.request.operation == "DELETE":
+        return Findings()
+    spec = as_dict(obj.get("spec"))
+    found: list[Violation] = []
+    for i, rule in enumerate(as_list(spec.get("egress"))):
+        found.extend(_open_peers(as_dict(rule), f"spec.egress[{i}]"))
+    return Findings(violations=tuple(found))
+
+
+def _changed(old: JSONObject, new: JSONObject) -> bool:
+    """Whether an update changes what the policy enforces, or when it goes away.
+
+    The spec and the labels count (selectors and tooling read labels), and so do
+    ownerReferences (the garbage collector deletes a policy whose owner goes). Annotations,
+    finalizers and bookkeeping (resourceVersion, managedFields) do not: they change no rule.
+    """
+    before, after = metadata(old), metadata(new)
+    try:
+        return (
+            as_dict(old.get("spec")) != as_dict(new.get("spec"))
+            or as_dict(before.get("labels")) != as_dict(after.get("labels"))
+            or as_list(before.get("ownerReferences")) != as_list(after.get("ownerReferences"))
+        )
+    except RecursionError:  # too deep to compare: judged as a change (fail closed)
+        return True
 
 
 def judge_network_policy_change(
     ctx: Context, old: JSONObject | None, new: JSONObject | None
 ) -> tuple[Violation, ...]:
-    raise NotImplementedError
+    """Any change in a gateway namespace; changing or deleting an egressguard-managed policy."""
+    if old is not None and new is not None and not _changed(old, new):
+        return ()
+    action = "deleting" if new is None else "creating" if old is None else "changing"
+    found: list[Violation] = []
+    if ctx.namespace in ctx.policy.config.gateway_namespaces:
+        message = (
+            f"{action} NetworkPolicies in gateway namespace {ctx.namespace} is refused; "
+            f"they fence the egress gateway: {ASK}"
+        )
+        found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, "metadata.namespace"))
+    label_path = fieldpath.key("metadata.labels", MANAGED_BY)
+    if old is None and new is None and ctx.request.operation == "DELETE":
+        message = f"cannot tell whether this NetworkPolicy is managed by egressguard; {ASK}"
+        found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, label_path))
+    elif old is not None and labels_of(old).get(MANAGED_BY) == MANAGER:
+        message = f"{action} a NetworkPolicy managed by egressguard is refused; {ASK}"
+        found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, label_path))
+    return tuple(found)
+
+
+# -- Service, Endpoints, EndpointSlice ---------------------------------------------------
 
 
 def judge_service(ctx: Context, obj: JSONObject) -> Findings:
-    raise NotImplementedError
+    """``externalname-service``: Istio treats an ExternalName as an approved external host."""
+    kind = as_dict(obj.get("spec")).get("type")
+    if not isinstance(kind, str) or kind.strip().lower() != "externalname":
+        return Findings()
+    target = as_dict(obj.get("spec")).get("externalName")
+    message = (
+        f"Service of type ExternalName points at {fieldpath.shown(target)} around the egress "
+        "gateway; request the host with the egress annotation instead"
+    )
+    return Findings(violations=(_violation(Code.EXTERNALNAME_SERVICE, message, "spec.type"),))
+
+
+def _outside(address: Any, what: str, path: str) -> Violation:
+    shown = fieldpath.shown(address)
+    if isinstance(address, str) and not is_address(address):
+        message = f"{what} {shown} is not an IP address, so never provably private; use private IPs"
+    else:
+        message = (
+            f"{what} {shown} is outside the private ranges; reach external hosts through the "
+            "egress gateway instead"
+        )
+    return _violation(Code.EXTERNAL_ENDPOINT, message, path)
 
 
 def judge_endpoints(ctx: Context, obj: JSONObject) -> Findings:
-    raise NotImplementedError
+    """``external-endpoint`` for any ready or not-ready address outside the private ranges."""
+    found: list[Violation] = []
+    for i, subset in enumerate(as_list(obj.get("subsets"))):
+        for group in ("addresses", "notReadyAddresses"):
+            for j, address in enumerate(as_list(as_dict(subset).get(group))):
+                ip = as_dict(address).get("ip")
+                if not isinstance(ip, str) or not is_private(ip):
+                    found.append(_outside(ip, "endpoint", f"subsets[{i}].{group}[{j}].ip"))
+    return Findings(violations=tuple(found))
 
 
 def judge_endpoint_slice(ctx: Context, obj: JSONObject) -> Findings:
-    raise NotImplementedError
+    """``external-endpoint`` for addresses outside the private ranges; FQDN ones included.
+
+    A host name (``addressType: FQDN``) resolves to whatever its owner says later, so it is
+    never provably private.
+    """
+    found: list[Violation] = []
+    for i, endpoint in enumerate(as_list(obj.get("endpoints"))):
+        for j, address in enumerate(as_list(as_dict(endpoint).get("addresses"))):
+            if not isinstance(address, str) or not is_private(address):
+                found.append(_outside(address, "endpoint", f"endpoints[{i}].addresses[{j}]"))
+    return Findings(violations=tuple(found))

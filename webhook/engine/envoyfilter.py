@@ -1,0 +1,235 @@
+"""EnvoyFilters: the break-glass API that can rewrite any proxy, gateways included.
+
+Three questions, each answered the strict way when the object cannot be read:
+
+- **Does it reach a gateway?** (``envoyfilter-gateway``) A filter in the mesh root namespace
+  reaches every gateway, any other only the gateways in its own namespace. It applies to a
+  gateway when it has no ``workloadSelector`` (or empty labels), a selector that does not
+  contradict the gateway's (contradict: a shared key with another value), or ``targetRefs``
+  naming a ``Gateway`` (any group). Patch contexts are not considered: a filter that may
+  reach a gateway is refused even if its patches are all for sidecars today.
+- **Does it touch outbound traffic?** (``envoyfilter-outbound``) A patch whose context is
+  ``SIDECAR_OUTBOUND``, ``ANY`` or absent (anything but ``SIDECAR_INBOUND`` or ``GATEWAY``);
+  a patch adding a cluster (``CLUSTER`` with an operation other than ``MERGE``/``REMOVE``, or
+  a ``BOOTSTRAP`` patch with static resources); a patch mentioning ORIGINAL_DST, a
+  passthrough cluster or the dynamic forward proxy anywhere, in keys or strings, however
+  cased or punctuated; and a patch spelling a field both in camelCase and snake_case.
+- **Does it weaken a protected HTTP filter?** (``envoyfilter-protected-filter``) RBAC,
+  ext_authz, Lua and Wasm filters (``envoy.filters.http.rbac``, the short ``rbac``, the legacy
+  ``envoy.ext_authz``, their network-filter twins). ``REMOVE`` and ``REPLACE`` of one, in any
+  context. We also count ``MERGE``: a proto merge can rewrite a filter's rules or set
+  ``failure_mode_allow``, so it can disable a filter as surely as removing it. So do patches
+  that reach every filter by naming none, ``REMOVE``/``REPLACE`` of the HTTP connection
+  manager (which drops all its HTTP filters), and ``typed_per_filter_config`` for a protected
+  filter (per-route settings such as ``disabled: true``). Inserting filters before them is
+  not refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from webhook.engine import fieldpath
+from webhook.engine.context import Context, Findings, as_dict, as_list
+from webhook.engine.protojson import doubly_spelled, field, has
+from webhook.model.decision import Code, Violation
+from webhook.model.review import JSONObject
+from webhook.model.rules import Gateway
+
+CONTEXTS = {0: "ANY", 1: "SIDECAR_INBOUND", 2: "SIDECAR_OUTBOUND", 3: "GATEWAY"}
+NOT_OUTBOUND = frozenset({"SIDECAR_INBOUND", "GATEWAY"})
+APPLY_TO = {3: "NETWORK_FILTER", 4: "HTTP_FILTER", 8: "CLUSTER", 10: "BOOTSTRAP"}
+OPERATIONS = {
+    1: "MERGE", 2: "ADD", 3: "REMOVE", 4: "INSERT_BEFORE", 5: "INSERT_AFTER",
+    6: "INSERT_FIRST", 7: "REPLACE",
+}
+WEAKENING = frozenset({"REMOVE", "REPLACE", "MERGE"})
+PROTECTED = frozenset({"rbac", "ext_authz", "extauthz", "lua", "wasm"})
+# Folded (lower case, letters and digits only) markers of traffic sent to wherever it was
+# going: original-destination clusters and listeners, Istio's passthrough clusters, DFP.
+PASSTHROUGH = ("originaldst", "passthroughcluster", "dynamicforwardproxy")
+STATIC_RESOURCES = frozenset({"staticresources"})
+PER_FILTER_CONFIG = "typedperfilterconfig"
+# Fields whose keys are data (label names, Envoy config), not Istio's protobuf fields.
+OPAQUE_FIELDS = frozenset({"value", "labels", "metadata"})
+FILTER_PATH = "match.listener.filterChain.filter"
+
+
+def _violation(code: Code, message: str, path: str) -> Violation:
+    return Violation(code, message, path, infrastructure=True)
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _enum(value: Any, numbers: dict[int, str]) -> str:
+    """An enum as Istio reads it: by name, or by number; "" when absent or unreadable."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return numbers.get(value, "?")
+    return "" if value is None else "?"
+
+
+def _is_protected(name: str) -> bool:
+    return any(token in PROTECTED for token in re.split(r"[./]", name.strip().lower()))
+
+
+def _is_connection_manager(name: str) -> bool:
+    return "http_connection_manager" in re.split(r"[./]", name.strip().lower())
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, str | None, Any]]:
+    """(path, key, node) for every node below ``value``, in document order, iteratively."""
+    stack: list[tuple[str, str | None, Any]] = [(path, None, value)]
+    while stack:
+        where, name, node = stack.pop()
+        yield where, name, node
+        children: list[tuple[str, str | None, Any]]
+        if isinstance(node, dict):
+            children = [(fieldpath.key(where, str(k)), str(k), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            children = [(fieldpath.index(where, i), None, v) for i, v in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
+
+
+# -- gateways ----------------------------------------------------------------------------
+
+
+def _gateways_in_scope(ctx: Context) -> list[Gateway]:
+    config = ctx.policy.config
+    everywhere = ctx.namespace == config.mesh_root_namespace
+    return [g for g in config.gateways if everywhere or g.namespace == ctx.namespace]
+
+
+def _contradicts(labels: dict[str, Any], gateway: Gateway) -> bool:
+    return any(
+        isinstance(value, str) and key in gateway.selector and gateway.selector[key] != value
+        for key, value in labels.items()
+    )
+
+
+def _gateway_reach(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
+    gateways = _gateways_in_scope(ctx)
+    if not gateways:
+        return []
+    first = gateways[0]
+    fix = "ask the security team"
+    refs = as_list(field(spec, "targetRefs"))
+    for i, ref in enumerate(refs):
+        kind = as_dict(ref).get("kind")
+        if not isinstance(kind, str) or kind.strip().lower() == "gateway":
+            message = (
+                f"EnvoyFilter targets a Gateway, in reach of {first.namespace}/{first.name}; {fix}"
+            )
+            return [_violation(Code.ENVOYFILTER_GATEWAY, message, f"spec.targetRefs[{i}]")]
+    selector = field(spec, "workloadSelector")
+    if refs and not has(spec, "workloadSelector"):
+        return []
+    labels = field(selector, "labels") if isinstance(selector, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        message = (
+            f"EnvoyFilter without workloadSelector labels applies to gateway "
+            f"{first.namespace}/{first.name}; select only your workloads, or {fix}"
+        )
+        return [_violation(Code.ENVOYFILTER_GATEWAY, message, "spec.workloadSelector")]
+    for gateway in gateways:
+        if not _contradicts(labels, gateway):
+            message = (
+                f"EnvoyFilter's workloadSelector may select gateway {gateway.namespace}/"
+                f"{gateway.name}; add a label contradicting its selector, or {fix}"
+            )
+            return [_violation(Code.ENVOYFILTER_GATEWAY, message, "spec.workloadSelector")]
+    return []
+
+
+# -- one patch ---------------------------------------------------------------------------
+
+
+def _outbound(entry: dict[str, Any], base: str) -> list[Violation]:
+    match = as_dict(field(entry, "match"))
+    patch = as_dict(field(entry, "patch"))
+    found: list[Violation] = []
+    context = field(match, "context")
+    name = "ANY" if context is None else _enum(context, CONTEXTS)
+    if name not in NOT_OUTBOUND:
+        message = (
+            f"patch context {fieldpath.shown(name)} reaches sidecars' outbound traffic; use "
+            "SIDECAR_INBOUND, or route outbound traffic through the egress gateway"
+        )
+        found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, f"{base}.match.context"))
+    apply_to = _enum(field(entry, "applyTo"), APPLY_TO)
+    operation = _enum(field(patch, "operation"), OPERATIONS)
+    adds_cluster = apply_to == "CLUSTER" and operation not in ("MERGE", "REMOVE")
+    if apply_to == "BOOTSTRAP":
+        adds_cluster = any(
+            key is not None and _fold(key) in STATIC_RESOURCES
+            for _, key, _ in _walk(field(patch, "value"), "")
+        )
+    if adds_cluster:
+        message = "patch adds a cluster, a way out that bypasses the egress gateway; remove it"
+        found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, f"{base}.applyTo"))
+    for where, key, node in _walk(entry, base):
+        texts = [t for t in (key, node) if isinstance(t, str)]
+        marked = next((t for t in texts if any(m in _fold(t) for m in PASSTHROUGH)), None)
+        if marked is not None:
+            message = (
+                f"patch uses {fieldpath.shown(marked)}, which sends traffic to any original "
+                "destination; route it through the egress gateway instead"
+            )
+            found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, where))
+            break
+    return found
+
+
+def _protected(entry: dict[str, Any], base: str) -> list[Violation]:
+    patch = as_dict(field(entry, "patch"))
+    operation = _enum(field(patch, "operation"), OPERATIONS)
+    apply_to = _enum(field(entry, "applyTo"), APPLY_TO)
+    listener = as_dict(field(as_dict(field(entry, "match")), "listener"))
+    network_filter = as_dict(field(as_dict(field(listener, "filterChain")), "filter"))
+    found: list[Violation] = []
+    fix = "protected filters (RBAC, ext_authz, Lua, Wasm) are changed by the security team only"
+    if operation in WEAKENING and apply_to in ("HTTP_FILTER", "NETWORK_FILTER"):
+        if apply_to == "HTTP_FILTER":
+            name = field(as_dict(field(network_filter, "subFilter")), "name")
+            where = f"{base}.{FILTER_PATH}.subFilter.name"
+            drops_all = False
+        else:
+            name = field(network_filter, "name")
+            where = f"{base}.{FILTER_PATH}.name"
+            drops_all = operation != "MERGE" and isinstance(name, str)
+            drops_all = drops_all and _is_connection_manager(name)
+        if not isinstance(name, str) or not name.strip():
+            message = f"{operation} of {apply_to} without a filter name reaches every filter; {fix}"
+            found.append(_violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where))
+        elif _is_protected(name) or drops_all:
+            message = f"{operation} of {fieldpath.shown(name)}; {fix}"
+            found.append(_violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where))
+    for where, key, node in _walk(field(patch, "value"), f"{base}.patch.value"):
+        if key is not None and _fold(key) == PER_FILTER_CONFIG and isinstance(node, dict):
+            names = [str(k) for k in node if _is_protected(str(k))]
+            if names:
+                message = f"per-route config for {fieldpath.shown(names[0])} can disable it; {fix}"
+                found.append(_violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where))
+                break
+    return found
+
+
+def judge_envoy_filter(ctx: Context, obj: JSONObject) -> Findings:
+    """The three EnvoyFilter codes; see the module docstring for what each refuses."""
+    spec = as_dict(obj.get("spec"))
+    found = _gateway_reach(ctx, spec)
+    for path in doubly_spelled(spec, "spec", skip=OPAQUE_FIELDS):
+        message = f"{path} is spelled both in camelCase and snake_case; keep one"
+        found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, path))
+    for i, entry in enumerate(as_list(field(spec, "configPatches"))):
+        base = f"spec.configPatches[{i}]"
+        found.extend(_outbound(as_dict(entry), base))
+        found.extend(_protected(as_dict(entry), base))
+    return Findings(violations=tuple(found))

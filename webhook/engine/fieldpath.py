@@ -1,0 +1,38 @@
+"""Field paths (``spec.hosts[1]``, ``metadata.labels["k"]``) and how values appear in messages.
+
+A violation's path identifies it across the old and new object of an UPDATE, so paths are
+built the same way everywhere: dotted for identifier-like keys, bracketed and quoted for the
+rest (label keys, filter names).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Values in messages are attacker-chosen; keep them short so messages stay readable.
+MAX_SHOWN = 60
+
+
+def key(base: str, name: str) -> str:
+    """``spec`` + ``hosts`` -> ``spec.hosts``; ``metadata.labels`` + ``a/b`` -> ``...["a/b"]``."""
+    if _PLAIN_KEY.fullmatch(name):
+        return f"{base}.{name}" if base else name
+    return f"{base}[{json.dumps(name)}]"
+
+
+def index(base: str, position: int) -> str:
+    return f"{base}[{position}]"
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it: strings as they are, scalars as JSON, cut short."""
+    if isinstance(value, dict):
+        text = "an object"
+    elif isinstance(value, list):
+        text = "a list"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"

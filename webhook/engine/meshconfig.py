@@ -1,0 +1,132 @@
+"""The mesh config: ConfigMap ``istio`` in the mesh root namespace, its ``mesh`` key.
+
+Istio reads ``data.mesh`` as YAML over its built-in defaults, and the default
+``outboundTrafficPolicy.mode`` is ``ALLOW_ANY``. So a mesh config that does not say
+``REGISTRY_ONLY`` leaves the mesh open just as one that says ``ALLOW_ANY``: both are
+``sidecar-allow-any``. Istio accepts the field as ``outboundTrafficPolicy`` or
+``outbound_traffic_policy`` and the mode as a name or a number (``1`` is ``ALLOW_ANY``).
+
+Text this engine cannot read confidently is refused with a message saying so (fail closed):
+YAML outside :mod:`webhook.engine.strict_yaml`'s subset, and keys that a lenient parser might
+read differently from Istio — a key given twice, or a case or punctuation variant such as
+``OutboundTrafficPolicy`` (RELIABILITY 24). Other ConfigMaps are not judged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from webhook.engine import strict_yaml
+from webhook.engine.context import Context, Findings, as_dict, metadata
+from webhook.engine.strict_yaml import MapNode, Node, Scalar
+from webhook.model.decision import Code, Violation
+from webhook.model.review import JSONObject
+
+MESH_CONFIGMAP = "istio"
+MESH_KEY = "mesh"
+POLICY_KEYS = ("outboundTrafficPolicy", "outbound_traffic_policy")
+MODE_PATH = "data.mesh.outboundTrafficPolicy.mode"
+UNREADABLE_PATH = "data.mesh"
+FIX = "set outboundTrafficPolicy.mode: REGISTRY_ONLY"
+# Real mesh configs are a few KiB; reading is linear but not free, and webhooks must be quick.
+MAX_TEXT = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMode:
+    """What the mesh config makes of outbound traffic: open or not, and why."""
+
+    allow_any: bool
+    reason: str = ""  # why it is open; empty when registry-only
+    unreadable: bool = False
+
+
+REGISTRY_ONLY = OutboundMode(allow_any=False)
+
+
+def _folded(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _single(node: MapNode, names: tuple[str, ...], where: str) -> Node | OutboundMode | None:
+    """The value of the one key spelled as ``names``; an OutboundMode when that is doubtful."""
+    folded = _folded(names[0])
+    found = [(key, value) for key, value in node.pairs if _folded(key) == folded]
+    if len(found) > 1:
+        return _unreadable(f"{where} is given {len(found)} times")
+    if not found:
+        return None
+    key, value = found[0]
+    if key not in names:
+        return _unreadable(f"{key[:40]!r} is not how Istio spells {names[0]}")
+    return value
+
+
+def _unreadable(reason: str) -> OutboundMode:
+    return OutboundMode(allow_any=True, reason=reason, unreadable=True)
+
+
+def _default(reason: str) -> OutboundMode:
+    return OutboundMode(allow_any=True, reason=f"{reason}, so Istio's default ALLOW_ANY applies")
+
+
+def read_outbound_mode(text: str) -> OutboundMode:
+    """How the mesh config text sets the outbound traffic policy, read the strict way."""
+    if len(text) > MAX_TEXT:
+        return _unreadable(f"the mesh config is larger than {MAX_TEXT // 1024} KiB")
+    try:
+        root = strict_yaml.read(text)
+    except strict_yaml.Unreadable as error:
+        return _unreadable(f"the mesh config cannot be read confidently: {error}")
+    if isinstance(root, Scalar) and root.is_null:
+        return _default("the mesh config is empty")
+    if not isinstance(root, MapNode):
+        return _unreadable("the mesh config is not a mapping")
+    policy = _single(root, POLICY_KEYS, "outboundTrafficPolicy")
+    if isinstance(policy, OutboundMode):
+        return policy
+    if policy is None or (isinstance(policy, Scalar) and policy.is_null):
+        return _default("the mesh config does not set outboundTrafficPolicy")
+    if not isinstance(policy, MapNode):
+        return _unreadable("outboundTrafficPolicy is not a mapping")
+    mode = _single(policy, ("mode",), "outboundTrafficPolicy.mode")
+    if isinstance(mode, OutboundMode):
+        return mode
+    if mode is None:
+        return _default("outboundTrafficPolicy has no mode")
+    if isinstance(mode, Scalar) and not mode.is_null:
+        if mode.text == "REGISTRY_ONLY" or (mode.text == "0" and not mode.quoted):
+            return REGISTRY_ONLY
+        if mode.text == "ALLOW_ANY" or (mode.text == "1" and not mode.quoted):
+            return OutboundMode(allow_any=True, reason="the mesh config sets ALLOW_ANY")
+    return _unreadable("outboundTrafficPolicy.mode is neither REGISTRY_ONLY nor ALLOW_ANY")
+
+
+def _is_mesh_configmap(ctx: Context, obj: JSONObject) -> bool:
+    named = MESH_CONFIGMAP in (metadata(obj).get("name"), ctx.request.name)
+    return named and ctx.namespace == ctx.policy.config.mesh_root_namespace
+
+
+def judge_mesh_config(ctx: Context, obj: JSONObject) -> Findings:
+    """``sidecar-allow-any`` for a mesh config that leaves outbound traffic open."""
+    if not _is_mesh_configmap(ctx, obj):
+        return Findings()
+    data = as_dict(obj.get("data"))
+    text = data.get(MESH_KEY)
+    if text is None:
+        mode = _default("the ConfigMap has no mesh key")
+    elif not isinstance(text, str):
+        mode = _unreadable("data.mesh is not text")
+    else:
+        mode = read_outbound_mode(text)
+    if not mode.allow_any:
+        return Findings()
+    if mode.unreadable:
+        message = f"{mode.reason[:120]}; write it plainly and {FIX}"
+        path = UNREADABLE_PATH
+    else:
+        message = f"{mode.reason}; {FIX} in the istio ConfigMap's mesh key"
+        path = MODE_PATH
+    violation = Violation(Code.SIDECAR_ALLOW_ANY, message, path, infrastructure=True)
+    return Findings(violations=(violation,))
