@@ -1,0 +1,362 @@
+"""ServiceEntries, WorkloadEntries, Sidecars and EnvoyFilters, judged by the engine.
+
+The readable cases live in tests/cases/{serviceentry,endpoints,envoyfilter,sidecar}; these
+tests pin down the finer rules: paths, spellings, numeric enums and UPDATE diffs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.engine.infra_policy import ARGOCD, SECURITY_GROUP, judge
+from webhook.model.decision import Decision
+
+
+def paths(decision: Decision) -> dict[str, str]:
+    return {v.path: v.code.value for v in decision.violations}
+
+
+def service_entry(namespace: str = "shop", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "se", "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def envoy_filter(namespace: str = "shop", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": "ef", "namespace": namespace},
+        "spec": spec,
+    }
+
+
+INBOUND = {"context": "SIDECAR_INBOUND"}
+SHOP_SELECTOR = {"labels": {"app": "checkout"}}
+
+
+def inbound_patch(apply_to: str, operation: str, **extra: Any) -> dict[str, Any]:
+    return {"applyTo": apply_to, "match": dict(INBOUND, **extra.pop("match", {})),
+            "patch": {"operation": operation, **extra}}
+
+
+def http_filter_match(name: str | None) -> dict[str, Any]:
+    inner: dict[str, Any] = {"name": "envoy.filters.network.http_connection_manager"}
+    if name is not None:
+        inner["subFilter"] = {"name": name}
+    return {"listener": {"filterChain": {"filter": inner}}}
+
+
+# -- ServiceEntry ------------------------------------------------------------------------
+
+
+class TestServiceEntry:
+    def test_each_uncovered_host_is_reported_at_its_path(self) -> None:
+        decision = judge(service_entry(hosts=["api.stripe.com", "evil.example", "*.org"],
+                                       ports=[{"number": 443}]))
+        assert paths(decision) == {
+            "spec.hosts[1]": "serviceentry-host", "spec.hosts[2]": "serviceentry-host",
+        }
+
+    def test_wildcard_inside_a_wildcard_destination_is_covered(self) -> None:
+        decision = judge(service_entry(hosts=["*.bigquery.googleapis.com"],
+                                       ports=[{"number": 443}]))
+        assert decision.allowed
+
+    def test_exact_destination_does_not_cover_a_wildcard(self) -> None:
+        decision = judge(service_entry(hosts=["*.github.com"], ports=[{"number": 443}]))
+        assert decision.codes == ("serviceentry-host",)
+
+    def test_port_is_checked_against_each_hosts_destination_once(self) -> None:
+        decision = judge(service_entry(hosts=["github.com", "api.stripe.com"],
+                                       ports=[{"number": 22}, {"number": 443}]))
+        assert paths(decision) == {"spec.ports[0].number": "serviceentry-port"}
+        assert "stripe" in decision.messages[0]
+
+    @pytest.mark.parametrize("number", ["443", None, True, 443.5])
+    def test_unreadable_port_numbers_are_refused(self, number: Any) -> None:
+        decision = judge(service_entry(hosts=["api.stripe.com"], ports=[{"number": number}]))
+        assert decision.codes == ("serviceentry-port",)
+
+    @pytest.mark.parametrize("location", [None, "MESH_EXTERNAL", "mesh_internal", 1, ""])
+    def test_anything_but_exactly_mesh_internal_is_external(self, location: Any) -> None:
+        spec: dict[str, Any] = {"hosts": ["evil.example"], "ports": [{"number": 443}]}
+        if location is not None:
+            spec["location"] = location
+        assert judge(service_entry(**spec)).codes == ("serviceentry-host",)
+
+    def test_mesh_internal_checks_only_addresses(self) -> None:
+        decision = judge(service_entry(hosts=["*"], location="MESH_INTERNAL",
+                                       ports=[{"number": 9999}], addresses=["8.8.8.8/32"]))
+        assert paths(decision) == {"spec.addresses[0]": "serviceentry-address"}
+
+    def test_hostname_endpoint_of_internal_entry_is_outside(self) -> None:
+        decision = judge(service_entry(hosts=["db.internal"], location="MESH_INTERNAL",
+                                       endpoints=[{"address": "github.com"}]))
+        assert paths(decision) == {"spec.endpoints[0].address": "serviceentry-address"}
+
+    def test_hostname_endpoint_ports_must_be_listed_by_its_destination(self) -> None:
+        decision = judge(service_entry(
+            hosts=["github.com"], ports=[{"number": 443, "name": "tls"}],
+            endpoints=[{"address": "api.github.com", "ports": {"tls": 8443}}],
+        ))
+        assert paths(decision) == {'spec.endpoints[0].ports.tls': "serviceentry-port"}
+
+    @pytest.mark.parametrize(
+        "address", ["", "0.0.0.0", "::", "fe80::1", "100.128.0.1", "[10.0.0.1]", 167772161]
+    )
+    def test_endpoint_addresses_that_are_not_provably_private(self, address: Any) -> None:
+        decision = judge(service_entry(hosts=["db.internal"], location="MESH_INTERNAL",
+                                       endpoints=[{"address": address}]))
+        assert decision.codes == ("serviceentry-address",)
+
+    def test_endpoint_without_address_on_a_named_network_is_inside(self) -> None:
+        decision = judge(service_entry(hosts=["db.internal"], location="MESH_INTERNAL",
+                                       endpoints=[{"network": "west"}]))
+        assert decision.allowed
+
+    def test_update_keeping_a_bad_host_is_warned_and_a_new_one_refused(self) -> None:
+        old = service_entry(hosts=["evil.example"], ports=[{"number": 443}])
+        same = judge(service_entry(hosts=["evil.example"], ports=[{"number": 443}],
+                                   exportTo=["."]), old=old, operation="UPDATE")
+        assert same.allowed and same.warnings
+        worse = judge(service_entry(hosts=["evil.example", "worse.example"],
+                                    ports=[{"number": 443}]), old=old, operation="UPDATE")
+        assert not worse.allowed
+
+    def test_trusted_group_may_declare_any_host(self) -> None:
+        decision = judge(service_entry(hosts=["*"], addresses=["0.0.0.0/0"]),
+                         user=SECURITY_GROUP)
+        assert decision.allowed and decision.codes == ()
+
+
+# -- WorkloadEntry, Sidecar --------------------------------------------------------------
+
+
+def workload_entry(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
+            "metadata": {"name": "we", "namespace": "shop"}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("spec", "allowed"),
+    [
+        ({"address": "10.1.2.3"}, True),
+        ({"address": "fd00::5"}, True),
+        ({"address": "unix:///var/run/app.sock"}, True),
+        ({"network": "west"}, True),
+        ({}, False),
+        ({"address": "vm.example.com"}, False),
+        ({"address": "169.254.169.254"}, False),
+        ({"address": ["10.1.2.3"]}, False),
+    ],
+)
+def test_workload_entry_address(spec: dict[str, Any], allowed: bool) -> None:
+    decision = judge(workload_entry(**spec))
+    assert decision.allowed is allowed
+    assert decision.codes == (() if allowed else ("external-endpoint",))
+
+
+@pytest.mark.parametrize(
+    ("policy", "allowed"),
+    [
+        ({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}, True),
+        ({}, True),
+        ({"outboundTrafficPolicy": {"mode": "Allow_Any"}}, False),
+        ({"outboundTrafficPolicy": {"mode": " ALLOW_ANY "}}, False),
+        ({"outboundTrafficPolicy": {"mode": 1}}, False),
+        ({"outbound_traffic_policy": {"mode": "ALLOW_ANY"}}, False),
+        ({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+          "outbound_traffic_policy": {"mode": "ALLOW_ANY"}}, False),
+    ],
+)
+def test_sidecar_outbound_traffic_policy(policy: dict[str, Any], allowed: bool) -> None:
+    sidecar = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+               "metadata": {"name": "default", "namespace": "shop"}, "spec": policy}
+    decision = judge(sidecar)
+    assert decision.allowed is allowed
+    assert decision.codes == (() if allowed else ("sidecar-allow-any",))
+
+
+# -- EnvoyFilter -------------------------------------------------------------------------
+
+
+class TestEnvoyFilterReach:
+    def test_root_namespace_filter_with_a_non_contradicting_selector(self) -> None:
+        decision = judge(envoy_filter("istio-system", workloadSelector={"labels": {"app": "x"}},
+                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+        assert decision.codes == ("envoyfilter-gateway",)
+
+    def test_root_namespace_filter_contradicting_every_gateway(self) -> None:
+        decision = judge(envoy_filter("istio-system",
+                                      workloadSelector={"labels": {"istio": "ingressgateway"}},
+                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+        assert decision.allowed
+
+    def test_other_gateways_namespace_is_out_of_reach(self) -> None:
+        decision = judge(envoy_filter("payments-egress",
+                                      workloadSelector={"labels": {"istio": "egressgateway"}},
+                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+        assert decision.allowed
+
+    @pytest.mark.parametrize("selector", [None, {}, {"labels": {}}, {"labels": None}, "x"])
+    def test_empty_or_unreadable_selector_applies_to_all(self, selector: Any) -> None:
+        decision = judge(envoy_filter("istio-egress", workloadSelector=selector,
+                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+        assert paths(decision) == {"spec.workloadSelector": "envoyfilter-gateway"}
+
+    @pytest.mark.parametrize("kind", ["Gateway", "gateway", None])
+    def test_target_refs_naming_a_gateway_any_group(self, kind: Any) -> None:
+        decision = judge(envoy_filter("istio-egress", targetRefs=[
+            {"kind": "Service", "name": "a"}, {"group": "example.io", "kind": kind, "name": "b"},
+        ], configPatches=[inbound_patch("LISTENER", "MERGE")]))
+        assert paths(decision) == {"spec.targetRefs[1]": "envoyfilter-gateway"}
+
+
+class TestEnvoyFilterOutbound:
+    @pytest.mark.parametrize("context", ["SIDECAR_OUTBOUND", "ANY", 0, 2, "sidecar_inbound", None])
+    def test_contexts_that_reach_outbound(self, context: Any) -> None:
+        match = {} if context is None else {"context": context}
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[
+            {"applyTo": "LISTENER", "match": match, "patch": {"operation": "MERGE"}}]))
+        assert paths(decision) == {"spec.configPatches[0].match.context": "envoyfilter-outbound"}
+
+    @pytest.mark.parametrize("context", ["SIDECAR_INBOUND", 1])
+    def test_inbound_context_is_not_outbound(self, context: Any) -> None:
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[
+            {"applyTo": "LISTENER", "match": {"context": context},
+             "patch": {"operation": "MERGE", "value": {}}}]))
+        assert decision.allowed
+
+    @pytest.mark.parametrize("operation", ["ADD", 2, "INSERT_FIRST", None])
+    def test_adding_a_cluster_in_any_context(self, operation: Any) -> None:
+        patch = inbound_patch("CLUSTER", "MERGE")
+        patch["patch"]["operation"] = operation
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {"spec.configPatches[0].applyTo": "envoyfilter-outbound"}
+
+    def test_bootstrap_static_clusters_add_clusters(self) -> None:
+        patch = inbound_patch("BOOTSTRAP", "MERGE",
+                              value={"staticResources": {"clusters": [{"name": "out"}]}})
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == ("envoyfilter-outbound",)
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            {"listener_filters": [{"name": "envoy.filters.listener.original_dst"}]},
+            {"useOriginalDst": True},
+            {"USE_ORIGINAL_DST": "x"},
+            {"route": {"cluster": "InboundPassthroughClusterIpv4"}},
+            {"cluster_type": {"name": "envoy.clusters.dynamic_forward_proxy"}},
+            {"deep": [[[{"type": "original-dst"}]]]},
+        ],
+    )
+    def test_passthrough_anywhere_in_the_patch(self, value: dict[str, Any]) -> None:
+        patch = inbound_patch("LISTENER", "MERGE", value=value)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == ("envoyfilter-outbound",)
+        assert decision.violations[0].path.startswith("spec.configPatches[0].patch.value")
+
+    def test_field_spelled_both_ways_is_ambiguous(self) -> None:
+        patch = inbound_patch("LISTENER", "MERGE")
+        patch["apply_to"] = "CLUSTER"
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {"spec.configPatches[0].applyTo": "envoyfilter-outbound"}
+
+    def test_snake_case_patch_list_is_read(self) -> None:
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, config_patches=[
+            {"apply_to": "CLUSTER", "match": INBOUND, "patch": {"operation": "ADD"}}]))
+        assert decision.codes == ("envoyfilter-outbound",)
+
+
+class TestEnvoyFilterProtectedFilters:
+    @pytest.mark.parametrize(
+        "name",
+        ["envoy.filters.http.rbac", "rbac", "envoy.ext_authz", "ext_authz", "envoy.lua",
+         "envoy.filters.http.wasm", "ENVOY.FILTERS.HTTP.RBAC", " envoy.filters.http.lua "],
+    )
+    @pytest.mark.parametrize("operation", ["REMOVE", "REPLACE", "MERGE", 3, 7])
+    def test_weakening_a_protected_http_filter(self, name: str, operation: Any) -> None:
+        patch = inbound_patch("HTTP_FILTER", "REMOVE", match=http_filter_match(name))
+        patch["patch"]["operation"] = operation
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == ("envoyfilter-protected-filter",)
+
+    @pytest.mark.parametrize("operation", ["INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST", "ADD"])
+    def test_inserting_next_to_a_protected_filter_is_not_weakening(self, operation: str) -> None:
+        patch = inbound_patch("HTTP_FILTER", operation,
+                              match=http_filter_match("envoy.filters.http.rbac"),
+                              value={"name": "envoy.filters.http.buffer"})
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.allowed
+
+    def test_removing_an_unprotected_filter_is_allowed(self) -> None:
+        patch = inbound_patch("HTTP_FILTER", "REMOVE",
+                              match=http_filter_match("envoy.filters.http.cors"))
+        assert judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch])).allowed
+
+    def test_removing_without_a_sub_filter_name_reaches_every_filter(self) -> None:
+        patch = inbound_patch("HTTP_FILTER", "REMOVE", match=http_filter_match(None))
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == ("envoyfilter-protected-filter",)
+
+    @pytest.mark.parametrize(
+        ("name", "operation"),
+        [("envoy.filters.network.http_connection_manager", "REPLACE"),
+         ("envoy.filters.network.http_connection_manager", "REMOVE"),
+         ("envoy.filters.network.rbac", "MERGE"),
+         ("envoy.filters.network.ext_authz", "REMOVE")],
+    )
+    def test_network_filters_that_carry_authorization(self, name: str, operation: str) -> None:
+        match = {"listener": {"filterChain": {"filter": {"name": name}}}}
+        patch = inbound_patch("NETWORK_FILTER", operation, match=match)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == ("envoyfilter-protected-filter",)
+
+    def test_merging_the_connection_manager_is_allowed(self) -> None:
+        match = {"listener": {"filterChain": {"filter": {
+            "name": "envoy.filters.network.http_connection_manager"}}}}
+        patch = inbound_patch("NETWORK_FILTER", "MERGE", match=match,
+                              value={"typed_config": {"server_name": "shop"}})
+        assert judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch])).allowed
+
+    def test_per_route_config_disabling_ext_authz(self) -> None:
+        patch = inbound_patch("HTTP_ROUTE", "MERGE", value={"typed_per_filter_config": {
+            "envoy.filters.http.ext_authz": {"disabled": True}}})
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {
+            "spec.configPatches[0].patch.value.typed_per_filter_config":
+                "envoyfilter-protected-filter"}
+
+
+def test_every_envoyfilter_code_at_once_and_argocd_may_apply_it() -> None:
+    obj = envoy_filter("istio-system", configPatches=[
+        {"applyTo": "CLUSTER", "patch": {"operation": "ADD", "value": {"type": "ORIGINAL_DST"}}},
+        inbound_patch("HTTP_FILTER", "REMOVE", match=http_filter_match("rbac")),
+    ])
+    assert sorted(judge(obj).codes) == [
+        "envoyfilter-gateway", "envoyfilter-outbound", "envoyfilter-protected-filter"]
+    assert judge(obj, user=ARGOCD).codes == ()
+
+
+def test_messages_stay_short() -> None:
+    long_name = "x" * 500
+    obj = envoy_filter("istio-egress", configPatches=[
+        inbound_patch("HTTP_FILTER", "REMOVE", match=http_filter_match(long_name + ".rbac")),
+        {"applyTo": "LISTENER", "match": {"context": long_name}, "patch": {"value": long_name}},
+    ])
+    for decision in (
+        judge(obj),
+        judge(service_entry(hosts=[long_name + ".com"], addresses=[long_name],
+                            endpoints=[{"address": long_name}])),
+        judge(service_entry(hosts=["github.com"], ports=[{"number": 10**40}])),
+        judge(workload_entry(address=long_name)),
+    ):
+        assert decision.violations
+        assert all(len(v.message) < 200 for v in decision.violations), decision.messages

@@ -1,0 +1,190 @@
+"""NetworkPolicies, Services, Endpoints and EndpointSlices, judged by the engine."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import pytest
+
+from tests.engine.infra_policy import NOW, SECURITY_ADMIN, example_policy, judge, request
+from webhook.engine import evaluate
+from webhook.model.decision import Decision
+
+MANAGED = {"app.kubernetes.io/managed-by": "egressguard"}
+
+
+def paths(decision: Decision) -> dict[str, str]:
+    return {v.path: v.code.value for v in decision.violations}
+
+
+def network_policy(
+    namespace: str = "shop", labels: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "np", "namespace": namespace, "resourceVersion": "1"}
+    if labels:
+        metadata["labels"] = dict(labels)
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": metadata, "spec": {"podSelector": {}, **spec}}
+
+
+class TestEgressRules:
+    @pytest.mark.parametrize(
+        ("rule", "path"),
+        [
+            ({}, "spec.egress[0].to"),
+            ({"to": []}, "spec.egress[0].to"),
+            ({"to": None}, "spec.egress[0].to"),
+            ({"to": [{}]}, "spec.egress[0].to[0]"),
+            ({"to": [{"ipBlock": {"cidr": "8.8.8.8/32"}}]}, "spec.egress[0].to[0].ipBlock.cidr"),
+            ({"to": [{"ipBlock": {"cidr": "10.0.0.0/7"}}]}, "spec.egress[0].to[0].ipBlock.cidr"),
+            ({"to": [{"ipBlock": {"cidr": "fe80::/10"}}]}, "spec.egress[0].to[0].ipBlock.cidr"),
+            ({"to": [{"ipBlock": {}}]}, "spec.egress[0].to[0].ipBlock.cidr"),
+            ({"to": [{"ipBlock": {"cidr": "not-a-cidr"}}]}, "spec.egress[0].to[0].ipBlock.cidr"),
+        ],
+    )
+    def test_open_egress_is_refused_at_its_path(self, rule: dict[str, Any], path: str) -> None:
+        decision = judge(network_policy(policyTypes=["Egress"], egress=[rule]))
+        assert paths(decision) == {path: "netpol-open-egress"}
+
+    def test_egress_rules_are_judged_whatever_policy_types_says(self) -> None:
+        decision = judge(network_policy(policyTypes=["Ingress"], egress=[{}]))
+        assert decision.codes == ("netpol-open-egress",)
+
+    @pytest.mark.parametrize(
+        "peer",
+        [
+            {"podSelector": {}},
+            {"namespaceSelector": {}},
+            {"ipBlock": {"cidr": "172.16.0.0/12", "except": ["172.16.1.0/24"]}},
+            {"ipBlock": {"cidr": "fd00::/8"}},
+            {"ipBlock": {"cidr": "100.64.0.0/10"}},
+        ],
+    )
+    def test_peers_inside_the_cluster_and_private_ranges(self, peer: dict[str, Any]) -> None:
+        assert judge(network_policy(policyTypes=["Egress"], egress=[{"to": [peer]}])).allowed
+
+    def test_trusted_user_may_open_egress(self) -> None:
+        decision = judge(network_policy(egress=[{}]), user=SECURITY_ADMIN)
+        assert decision.allowed and decision.codes == ()
+
+
+class TestChanges:
+    def test_unchanged_rules_in_a_gateway_namespace_are_not_a_change(self) -> None:
+        old = network_policy("istio-egress", policyTypes=["Ingress"])
+        new = copy.deepcopy(old)
+        new["metadata"].update(resourceVersion="2", annotations={"note": "x"},
+                               managedFields=[{"manager": "kubectl"}], finalizers=["a/b"])
+        assert judge(new, old=old, operation="UPDATE").allowed
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            lambda np: np["spec"].update(podSelector={"matchLabels": {"a": "b"}}),
+            lambda np: np["metadata"].update(labels={"team": "x"}),
+            lambda np: np["metadata"].update(ownerReferences=[{"kind": "Job", "name": "j"}]),
+        ],
+        ids=["spec", "labels", "ownerReferences"],
+    )
+    def test_changes_in_a_gateway_namespace(self, change: Any) -> None:
+        old = network_policy("payments-egress", policyTypes=["Ingress"])
+        new = copy.deepcopy(old)
+        change(new)
+        decision = judge(new, old=old, operation="UPDATE")
+        assert paths(decision) == {"metadata.namespace": "netpol-open-egress"}
+
+    def test_delete_in_a_gateway_namespace(self) -> None:
+        old = network_policy("istio-egress", policyTypes=["Ingress"])
+        decision = judge(None, old=old, operation="DELETE")
+        assert decision.codes == ("netpol-open-egress",)
+        assert "deleting" in decision.messages[0]
+
+    def test_delete_of_a_managed_policy_anywhere(self) -> None:
+        old = network_policy(labels=MANAGED, policyTypes=["Egress"])
+        decision = judge(None, old=old, operation="DELETE")
+        assert paths(decision) == {
+            'metadata.labels["app.kubernetes.io/managed-by"]': "netpol-open-egress"}
+
+    def test_delete_of_a_managed_policy_in_a_gateway_namespace_gives_both_reasons(self) -> None:
+        old = network_policy("istio-egress", labels=MANAGED)
+        assert len(judge(None, old=old, operation="DELETE").violations) == 2
+
+    def test_delete_without_old_object_cannot_prove_the_policy_unmanaged(self) -> None:
+        deleted = request(None, old=network_policy(), operation="DELETE")
+        blind = dataclasses.replace(deleted, old_object=None)
+        decision = evaluate(blind, example_policy(), now=NOW, namespace_labels={})
+        assert decision.codes == ("netpol-open-egress",)
+
+    def test_delete_of_an_open_policy_is_not_refused_for_its_rules(self) -> None:
+        old = network_policy(policyTypes=["Egress"], egress=[{}])
+        assert judge(None, old=old, operation="DELETE").allowed
+
+    def test_managed_label_added_by_a_developer_is_not_a_managed_policy_yet(self) -> None:
+        old = network_policy(policyTypes=["Egress"])
+        new = network_policy(labels=MANAGED, policyTypes=["Egress"])
+        assert judge(new, old=old, operation="UPDATE").allowed
+
+    def test_update_opening_egress_on_an_ordinary_policy(self) -> None:
+        old = network_policy(policyTypes=["Egress"], egress=[{"to": [{"podSelector": {}}]}])
+        new = network_policy(policyTypes=["Egress"], egress=[{"to": [{"podSelector": {}}]}, {}])
+        assert paths(judge(new, old=old, operation="UPDATE")) == {
+            "spec.egress[1].to": "netpol-open-egress"}
+
+    def test_security_admin_may_replace_the_gateway_fence(self) -> None:
+        old = network_policy("istio-egress", labels=MANAGED)
+        assert judge(None, old=old, operation="DELETE", user=SECURITY_ADMIN).allowed
+
+
+# -- Service, Endpoints, EndpointSlice ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "allowed"),
+    [("ExternalName", False), ("externalname", False), ("ClusterIP", True),
+     ("LoadBalancer", True), (None, True), (["ExternalName"], True)],
+)
+def test_service_type(kind: Any, allowed: bool) -> None:
+    spec: dict[str, Any] = {"externalName": "api.example.com"}
+    if kind is not None:
+        spec["type"] = kind
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "s", "namespace": "shop"}, "spec": spec}
+    decision = judge(service)
+    assert decision.allowed is allowed
+    if not allowed:
+        assert paths(decision) == {"spec.type": "externalname-service"}
+
+
+def test_endpoints_report_each_outside_address() -> None:
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": "e", "namespace": "shop"},
+                 "subsets": [
+                     {"addresses": [{"ip": "10.0.0.1"}, {"ip": "1.1.1.1"}]},
+                     {"notReadyAddresses": [{"ip": "fe80::1"}, {"hostname": "x"}]},
+                 ]}
+    assert paths(judge(endpoints)) == {
+        "subsets[0].addresses[1].ip": "external-endpoint",
+        "subsets[1].notReadyAddresses[0].ip": "external-endpoint",
+        "subsets[1].notReadyAddresses[1].ip": "external-endpoint",
+    }
+
+
+@pytest.mark.parametrize(
+    ("address_type", "addresses", "allowed"),
+    [
+        ("IPv4", ["10.1.1.1", "192.168.0.9"], True),
+        ("IPv6", ["fc00::1"], True),
+        ("IPv4", ["10.1.1.1", "203.0.113.1"], False),
+        ("FQDN", ["cache.shop.svc.cluster.local"], False),
+        (None, ["example.com"], False),
+        ("IPv4", [None], False),
+    ],
+)
+def test_endpoint_slice(address_type: Any, addresses: list[Any], allowed: bool) -> None:
+    slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+              "metadata": {"name": "s", "namespace": "shop"},
+              "addressType": address_type, "endpoints": [{"addresses": addresses}]}
+    decision = judge(slice_)
+    assert decision.allowed is allowed
+    assert decision.codes == (() if allowed else ("external-endpoint",))
