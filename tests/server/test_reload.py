@@ -239,3 +239,17 @@ async def test_rules_behind_a_git_sync_link_reload_on_the_link_swap(
 async def _generation_is(server: Server, generation: int) -> bool:
     rules = (await readiness(server))["rules"]
     return bool(rules is not None and rules["generation"] == generation)
+
+
+async def test_rules_that_appear_after_start_are_loaded(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """git-sync's first checkout may land after the webhook started: not ready until then."""
+    root = tmp_path / "git"
+    root.mkdir()
+    server = await start_server(rules=root / "current" / "policy")
+    assert (await server.get("/readyz")).status == 503
+    shutil.copytree(EXAMPLE_RULES, root / ".worktrees" / "aaaa" / "policy")
+    os.symlink(".worktrees/aaaa", root / "current")
+    await eventually(lambda: _generation_is(server, 1), "the first checkout")
+    assert (await server.get("/readyz")).status == 200

@@ -9,9 +9,10 @@ patched at the wrong index.
 from __future__ import annotations
 
 import base64
-import importlib
 from collections.abc import Mapping
 from typing import Any
+
+from webhook.certs.cluster import kubernetes
 
 MUTATING_CONFIGURATION = "egressguard"
 VALIDATING_CONFIGURATION = "egressguard"
@@ -36,7 +37,7 @@ def ca_bundle_patch(configuration: Mapping[str, Any], ca_bundle_pem: bytes) -> l
 def patch_webhook_configurations(
     ca_bundle_pem: bytes,
     *,
-    kubeconfig: str | None = None,
+    api_client: Any,
     mutating: str = MUTATING_CONFIGURATION,
     validating: str = VALIDATING_CONFIGURATION,
 ) -> list[str]:
@@ -45,17 +46,7 @@ def patch_webhook_configurations(
     Needs ``get`` and ``patch`` on the two configurations, which deploy/'s RBAC grants by
     name only. Raises the kubernetes client's ``ApiException`` on refusal.
     """
-    kubernetes: Any = importlib.import_module("kubernetes")  # heavy: loaded on demand
-    client, config = kubernetes.client, kubernetes.config
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig)
-    else:
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-    api = client.AdmissionregistrationV1Api()
-    api_client = client.ApiClient()
+    api = kubernetes().client.AdmissionregistrationV1Api(api_client)
     patched: list[str] = []
     for kind, name, read, patch in (
         ("MutatingWebhookConfiguration", mutating,

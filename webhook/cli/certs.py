@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from webhook.certs.cabundle import patch_webhook_configurations
+from webhook.certs.cluster import api_client
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import (
     KeyPair,
     build_ca,
     build_serving_certificate,
     certificate_info,
+    service_dns_names,
     split_pem_chain,
 )
+from webhook.certs.secret import CA_CERT, TLS_CERT, read_secret, still_good, write_secret
 
 
 def _ip(value: str) -> str:
@@ -43,7 +46,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--service", required=True, help="the webhook's Service name")
     parser.add_argument("--namespace", required=True, help="the Service's namespace")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write into")
+    parser.add_argument("--out", type=Path, help="folder to write into")
+    parser.add_argument("--secret", metavar="NAME",
+                        help="keep the certificate in this kubernetes.io/tls Secret of "
+                             "--namespace instead (renewed only when due; for deploy/'s Job)")
+    parser.add_argument("--renew-before-days", type=int, default=30,
+                        help="with --secret: renew a certificate expiring within this many "
+                             "days (default 30)")
     parser.add_argument("--ip", dest="ips", action="append", default=[], type=_ip,
                         help="an IP address to add to the certificate (repeatable)")
     parser.add_argument("--dns", dest="dns_names", action="append", default=[],
@@ -83,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
     if args.days < 1:
         print("egressguard certs: --days must be at least 1", file=sys.stderr)
         return 2
+    if args.secret:
+        return run_with_secret(args)
+    if args.out is None:
+        print("egressguard certs: give --out DIR or --secret NAME", file=sys.stderr)
+        return 2
     files = CertificateFiles(args.out)
     try:
         serving, bundle = issue(
@@ -99,9 +113,51 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join((*info.dns_names, *info.ip_addresses)))
     if args.patch_webhooks:
         try:
-            for name in patch_webhook_configurations(bundle, kubeconfig=args.kubeconfig):
+            for name in patch_webhook_configurations(bundle,
+                                                     api_client=api_client(args.kubeconfig)):
                 print(f"patched caBundle of {name}")
         except Exception as error:  # the kubernetes client raises many kinds
             print(f"egressguard certs: patching caBundle failed: {error}", file=sys.stderr)
             return 1
+    return 0
+
+
+def run_with_secret(args: argparse.Namespace) -> int:
+    """Renews the Secret's certificate when due; caBundle first, then the Secret."""
+    now = datetime.now(UTC)
+    names = [*service_dns_names(args.service, args.namespace), *args.dns_names]
+    try:
+        client = api_client(args.kubeconfig)
+        existing = read_secret(client, name=args.secret, namespace=args.namespace)
+        if not args.new_ca and still_good(existing, now=now, names=names, ips=args.ips,
+                                          renew_before=timedelta(days=args.renew_before_days)):
+            assert existing is not None
+            bundle = existing[CA_CERT]
+            print(f"Secret {args.namespace}/{args.secret} holds a certificate valid until "
+                  f"{certificate_info(existing[TLS_CERT]).not_after:%Y-%m-%d}; kept")
+            if args.patch_webhooks:  # e.g. the configurations were re-created without it
+                for name in patch_webhook_configurations(bundle, api_client=client):
+                    print(f"caBundle of {name} matches the Secret")
+        else:
+            ca = build_ca(now=now)
+            serving = build_serving_certificate(
+                ca, service=args.service, namespace=args.namespace, now=now,
+                dns_names=args.dns_names, ips=args.ips, valid_for=timedelta(days=args.days),
+            )
+            previous = split_pem_chain(existing[CA_CERT])[:1] if existing and existing.get(
+                CA_CERT) else []
+            bundle = ca.cert_pem + b"".join(previous)
+            if args.patch_webhooks:  # trust the new CA before anything serves with it
+                for name in patch_webhook_configurations(bundle, api_client=client):
+                    print(f"patched caBundle of {name}")
+            write_secret(client, name=args.secret, namespace=args.namespace,
+                         serving=serving, ca_bundle=bundle)
+            print(f"wrote Secret {args.namespace}/{args.secret}: serving certificate "
+                  f"{certificate_info(serving.cert_pem).serial:x}")
+            if args.out is not None:
+                CertificateFiles(args.out).write(ca_bundle=bundle, ca_key=ca.key_pem,
+                                                 serving=serving)
+    except Exception as error:  # the kubernetes client raises many kinds
+        print(f"egressguard certs: {error}", file=sys.stderr)
+        return 1
     return 0

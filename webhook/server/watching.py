@@ -49,9 +49,18 @@ async def changes(
     debounce_ms: int,
     stop: asyncio.Event,
 ) -> AsyncIterator[None]:
-    """Yields once per debounced batch of changes under ``paths()``, until ``stop`` is set."""
+    """Yields once per debounced batch of changes under ``paths()``, until ``stop`` is set.
+
+    Also yields when the watched set itself changed between two watches (a folder that
+    appeared, as git-sync's first checkout does): no event inside it will come for what is
+    already there.
+    """
+    watched: frozenset[Path] | None = None
     while not stop.is_set():
         roots = paths()
+        if watched is not None and roots != watched:
+            yield
+        watched = roots
         if not roots:
             # Nothing to watch yet (a volume not mounted): look again shortly.
             with contextlib.suppress(TimeoutError):

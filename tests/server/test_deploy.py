@@ -1,0 +1,257 @@
+"""deploy/ as the cluster will read it: every manifest parses, and the fields that make
+the webhook safe are what they must be (RELIABILITY 6, 9, 12-15). The pure-Python checks
+always run; the kustomize render runs with any kubectl at hand (on PATH, or the one the
+e2e build caches) and must agree with them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from webhook.engine.kinds import judged_kinds
+from webhook.server.settings import DEFAULT_READ_TIMEOUT
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+SYSTEM = {"kube-system", "kube-public", "kube-node-lease", "egressguard-system"}
+ISTIO_VERSIONS = {"v1alpha3", "v1beta1", "v1"}
+# The resource each judged kind is written through.
+RESOURCES = {
+    "Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets",
+    "StatefulSet": "statefulsets", "DaemonSet": "daemonsets", "Job": "jobs",
+    "CronJob": "cronjobs", "ServiceEntry": "serviceentries", "EnvoyFilter": "envoyfilters",
+    "Sidecar": "sidecars", "WorkloadEntry": "workloadentries", "ConfigMap": "configmaps",
+    "NetworkPolicy": "networkpolicies", "Service": "services", "Endpoints": "endpoints",
+    "EndpointSlice": "endpointslices", "Namespace": "namespaces",
+}
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def kustomization_files(folder: Path) -> Iterator[Path]:
+    """Every manifest a kustomization folder builds from, following folders it includes."""
+    kustomization = documents(folder / "kustomization.yaml")[0]
+    for entry in kustomization.get("resources", []):
+        target = (folder / entry).resolve()
+        if target.is_dir():
+            yield from kustomization_files(target)
+        else:
+            yield target
+
+
+def manifests(folder: Path = DEPLOY) -> list[dict[str, Any]]:
+    return [doc for path in kustomization_files(folder) for doc in documents(path)]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str = "egressguard") -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def webhooks(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [(d["kind"], hook) for d in docs
+            if d["kind"].endswith("WebhookConfiguration") for hook in d["webhooks"]]
+
+
+def registered(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """(group, resource) -> operations, across the validating webhooks."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for kind, hook in webhooks(docs):
+        if kind != "ValidatingWebhookConfiguration":
+            continue
+        for rule in hook["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    found.setdefault((group, resource), set()).update(rule["operations"])
+    return found
+
+
+# -- the files --------------------------------------------------------------------------
+
+
+def test_every_yaml_file_in_deploy_parses_into_kubernetes_objects() -> None:
+    files = sorted(DEPLOY.rglob("*.yaml"))
+    assert len(files) >= 10
+    for path in files:
+        for doc in documents(path):
+            assert "kind" in doc, f"{path} has a document without kind"
+            if doc["kind"] != "Kustomization":
+                assert doc.get("apiVersion") and doc["metadata"].get("name"), path
+
+
+@pytest.mark.parametrize("folder", [DEPLOY, DEPLOY / "base", DEPLOY / "overlays" / "git-sync"],
+                         ids=["deploy", "base", "git-sync"])
+def test_every_file_a_kustomization_names_exists(folder: Path) -> None:
+    kustomization = documents(folder / "kustomization.yaml")[0]
+    for entry in kustomization.get("resources", []):
+        assert (folder / entry).exists(), f"{folder}: resource {entry} is missing"
+    for patch in kustomization.get("patches", []):
+        assert (folder / patch["path"]).is_file(), f"{folder}: patch {patch['path']} is missing"
+
+
+# -- the webhook configurations --------------------------------------------------------
+
+
+def test_every_webhook_fails_closed_without_side_effects() -> None:
+    hooks = webhooks(manifests())
+    assert {kind for kind, _ in hooks} == {
+        "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"
+    }
+    for kind, hook in hooks:
+        assert hook["failurePolicy"] == "Fail", hook["name"]
+        assert hook["sideEffects"] == "None", hook["name"]
+        assert hook["matchPolicy"] == "Equivalent", hook["name"]
+        assert hook["admissionReviewVersions"] == ["v1"], hook["name"]
+        assert DEFAULT_READ_TIMEOUT < hook["timeoutSeconds"] <= 15, hook["name"]
+        service = hook["clientConfig"]["service"]
+        assert (service["name"], service["namespace"], service["port"]) == (
+            "egressguard", "egressguard-system", 443)
+        assert service["path"] == ("/mutate" if kind.startswith("Mutating") else "/validate")
+        assert "caBundle" not in hook["clientConfig"], "caBundle is set by the certs Job"
+
+
+def test_no_webhook_can_block_the_control_plane_or_its_own_recovery() -> None:
+    for _, hook in webhooks(manifests()):
+        (expression,) = hook["namespaceSelector"]["matchExpressions"]
+        assert expression["key"] == "kubernetes.io/metadata.name", hook["name"]
+        assert expression["operator"] == "NotIn", hook["name"]
+        assert set(expression["values"]) == SYSTEM, hook["name"]
+        assert "objectSelector" not in hook, "users control object labels (RELIABILITY 8)"
+
+
+def test_the_mutating_webhook_sees_pod_creation_only() -> None:
+    hooks = [h for kind, h in webhooks(manifests()) if kind.startswith("Mutating")]
+    assert [rule for h in hooks for rule in h["rules"]] == [{
+        "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+        "resources": ["pods"], "scope": "Namespaced",
+    }]
+
+
+def test_every_kind_the_engine_judges_is_registered_for_validation() -> None:
+    found = registered(manifests())
+    for group, kind in judged_kinds():
+        operations = found.get((group, RESOURCES[kind]))
+        assert operations is not None and {"CREATE", "UPDATE"} <= operations, (group, kind)
+
+
+def test_ephemeral_containers_are_registered_explicitly() -> None:
+    assert registered(manifests())[("", "pods/ephemeralcontainers")] >= {"UPDATE"}
+
+
+def test_delete_is_registered_for_network_policies_only() -> None:
+    deletes = {key for key, ops in registered(manifests()).items() if "DELETE" in ops}
+    assert deletes == {("networking.k8s.io", "networkpolicies")}
+
+
+def test_istio_objects_are_registered_in_every_served_version() -> None:
+    for _, hook in webhooks(manifests()):
+        for rule in hook["rules"]:
+            if rule["apiGroups"] == ["networking.istio.io"]:
+                assert set(rule["apiVersions"]) == ISTIO_VERSIONS
+                assert set(rule["resources"]) == {
+                    "serviceentries", "envoyfilters", "sidecars", "workloadentries"}
+
+
+def test_only_the_istio_configmap_reaches_the_webhook() -> None:
+    hooks = [h for _, h in webhooks(manifests())
+             if any("configmaps" in r["resources"] for r in h["rules"])]
+    assert len(hooks) == 1
+    (hook,) = hooks
+    assert all(r["resources"] == ["configmaps"] for r in hook["rules"])
+    (condition,) = hook["matchConditions"]
+    assert "request.name == 'istio'" in condition["expression"]
+    assert "request.namespace == 'istio-system'" in condition["expression"]
+
+
+# -- the workload ----------------------------------------------------------------------
+
+
+def test_the_deployment_is_highly_available_and_locked_down() -> None:
+    docs = manifests()
+    deployment = one(docs, "Deployment")
+    spec, pod = deployment["spec"], deployment["spec"]["template"]["spec"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert pod["affinity"]["podAntiAffinity"]
+    one(docs, "PriorityClass", pod["priorityClassName"])
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}
+    assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    read_timeout = next(float(a.split("=", 1)[1]) for a in container["args"]
+                        if a.startswith("--read-timeout="))
+    assert all(read_timeout < h["timeoutSeconds"] for _, h in webhooks(docs))
+
+
+def test_the_service_maps_443_to_the_https_port() -> None:
+    (port,) = one(manifests(), "Service")["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (443, "https")
+
+
+def test_rbac_is_least_privilege() -> None:
+    docs = manifests()
+    assert one(docs, "ClusterRole")["rules"] == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}
+    ]
+    (rule,) = one(docs, "ClusterRole", "egressguard-certs")["rules"]
+    assert rule["resourceNames"] == ["egressguard"] and rule["verbs"] == ["get", "patch"]
+    assert set(rule["resources"]) == {
+        "mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
+
+
+def test_the_git_sync_overlay_pins_git_sync_and_serves_its_checkout() -> None:
+    patch = documents(DEPLOY / "overlays" / "git-sync" / "git-sync.yaml")[0]
+    pod = patch["spec"]["template"]["spec"]
+    images = [c["image"] for c in [*pod["initContainers"], *pod["containers"]] if "image" in c]
+    assert images and all(re.fullmatch(r"registry\.k8s\.io/git-sync/git-sync:v4\.\d+\.\d+", i)
+                          for i in images)
+    (webhook,) = [c for c in pod["containers"] if c["name"] == "egressguard"]
+    assert any(a.startswith("--rules=/rules/current/") for a in webhook["args"])
+
+
+# -- the real render -------------------------------------------------------------------
+
+
+def kubectl() -> str | None:
+    cache = Path(os.environ.get("EGRESSGUARD_CACHE", Path.home() / ".cache" / "egressguard"))
+    built = sorted(cache.glob("controlplane-*/kubectl"))
+    return str(built[-1]) if built else shutil.which("kubectl")
+
+
+@pytest.mark.parametrize("folder", ["deploy", "deploy/overlays/git-sync"])
+def test_kustomize_renders_what_the_checks_above_read(folder: str) -> None:
+    binary = kubectl()
+    if binary is None:
+        pytest.skip("no kubectl here; the pure-Python checks above still ran")
+    result = subprocess.run([binary, "kustomize", str(REPO / folder)], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert {d["metadata"].get("namespace") for d in rendered
+            if d["kind"] in ("Deployment", "Service", "ServiceAccount", "Job", "CronJob")} == {
+        "egressguard-system"}
+    source = {h["name"]: h for _, h in webhooks(manifests())}
+    assert {h["name"]: h for _, h in webhooks(rendered)} == source
+    deployment = one(rendered, "Deployment")
+    (image,) = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]
+                if c["name"] == "egressguard"}
+    assert re.fullmatch(r"[\w./-]+/egressguard:[\w.]+", image)

