@@ -1,14 +1,114 @@
-"""``egressguard render`` (being written)."""
+"""``egressguard render``: the rules repository as data-plane configuration, for one mode.
+
+Modes: istio-sidecar (egress gateway routing), istio-ambient (egress waypoint),
+envoy-per-destination (one Envoy per destination and a CoreDNS rewrite). NetworkPolicies
+come with every mode. Without -o, one multi-document YAML stream goes to stdout; with -o,
+one file per destination plus shared files, replacing what an earlier render wrote there.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from webhook.loader import RulesError, load_repository
+from webhook.render import RenderError, RenderMode, RenderOptions, render
+from webhook.render.output import stream_text, write_directory
+from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS
+
+
+def _port_mapping(value: str) -> tuple[int, int]:
+    service, sep, pod = value.partition("=")
+    try:
+        mapping = (int(service), int(pod))
+    except ValueError:
+        mapping = (0, 0)
+    if not sep or not all(0 < port < 65536 for port in mapping):
+        raise argparse.ArgumentTypeError(f"{value!r}: write SERVICE=POD ports, e.g. 443=8443")
+    return mapping
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: not an IP address") from error
+
+
+def _now_option(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: not an ISO 8601 time") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def add_parser(subparsers: Any) -> None:
-    subparsers.add_parser("render", help="render the rules into data-plane configuration")
+    parser = subparsers.add_parser(
+        "render",
+        help="render the rules into data-plane configuration",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rules", required=True, help="the rules repository")
+    parser.add_argument(
+        "--mode", required=True, choices=[mode.value for mode in RenderMode],
+        help="the data plane to render for",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="DIR",
+        help="write files into DIR instead of one YAML stream on stdout",
+    )
+    parser.add_argument(
+        "--now", type=_now_option, default=None,
+        help="which grants are active: as at this time (ISO 8601; default now)",
+    )
+    parser.add_argument(
+        "--gateway-target-port", dest="gateway_ports", action="append", default=[],
+        type=_port_mapping, metavar="SERVICE=POD",
+        help="istio-sidecar: the port the gateway pods listen on for a Service port, "
+        "e.g. 443=8443 for an istioctl-installed egress gateway (repeatable)",
+    )
+    parser.add_argument(
+        "--upstream-dns", dest="resolvers", action="append", default=[], type=_address,
+        metavar="IP",
+        help="envoy-per-destination: resolvers the Envoys ask for the real names "
+        f"(repeatable; default {', '.join(DEFAULT_UPSTREAM_RESOLVERS)})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    try:
+        policy = load_repository(args.rules).policy
+    except RulesError as error:
+        print(f"egressguard render: the rules in {args.rules} do not load:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"egressguard render: cannot read rules {args.rules}: {error}", file=sys.stderr)
+        return 2
+    options = RenderOptions(
+        now=args.now or datetime.now(UTC),
+        gateway_pod_ports=dict(args.gateway_ports),
+        upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
+    )
+    try:
+        rendering = render(policy, RenderMode(args.mode), options)
+    except RenderError as error:
+        print(f"egressguard render: {error}", file=sys.stderr)
+        return 2
+    if args.output is None:
+        sys.stdout.write(stream_text(rendering))
+        return 0
+    try:
+        written = write_directory(rendering, Path(args.output))
+    except OSError as error:
+        print(f"egressguard render: cannot write {args.output}: {error}", file=sys.stderr)
+        return 2
+    print(f"egressguard render: wrote {len(written)} files to {args.output}", file=sys.stderr)
+    return 0
