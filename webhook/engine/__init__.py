@@ -22,6 +22,13 @@ __all__ = ["Decision", "evaluate", "resolve_mode"]
 
 
 def _namespace(request: AdmissionRequest) -> str:
+    """The namespace an object lives in; "" for cluster-scoped objects.
+
+    The API server puts a Namespace's own name in ``request.namespace``; a Namespace lives
+    in no namespace, so the Exceptions and mode of the namespace it names never apply to it.
+    """
+    if (request.kind.group, request.kind.kind) == ("", "Namespace"):
+        return ""
     if request.namespace:
         return request.namespace
     for obj in (request.object, request.old_object):
@@ -38,14 +45,14 @@ def _is_exempt_namespace_object(request: AdmissionRequest, policy: Policy) -> bo
         return False
     obj = request.object if request.object is not None else request.old_object
     name = request.name or (metadata(obj).get("name") if obj is not None else "")
-    return name in policy.config.exempt_namespaces
+    return isinstance(name, str) and name in policy.config.exempt_namespaces
 
 
 def _judge(ctx: Context, handler: KindHandler) -> Judged:
     request = ctx.request
     new, old = request.object, request.old_object
-    current = new if new is not None else old
-    found = handler.state(ctx, current) if current is not None else Findings()
+    # DELETE takes a state away rather than adding one: only transition checks judge it.
+    found = handler.state(ctx, new) if new is not None else Findings()
     violations = list(found.violations)
     preexisting = []
     if request.operation == "UPDATE" and new is not None and old is not None:

@@ -16,6 +16,7 @@ from webhook.engine.context import Context, Findings, as_dict, as_list, labels_o
 from webhook.model.addresses import is_private
 from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
+from webhook.model.rules import CONTROL_PLANE_ENDPOINT_WRITERS
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "egressguard"
@@ -67,11 +68,9 @@ def _open_peers(rule: dict[str, Any], base: str) -> list[Violation]:
 def judge_network_policy(ctx: Context, obj: JSONObject) -> Findings:
     """``netpol-open-egress`` for egress rules open to all, or ipBlocks reaching outside.
 
-    Rules are judged whatever ``policyTypes`` says. A DELETE removes the rules instead of
-    adding them, so it is left to :func:`judge_network_policy_change`.
+    Rules are judged whatever ``policyTypes`` says. (A DELETE never reaches a state check:
+    it is judged by :func:`judge_network_policy_change`.)
     """
-    if ctx.request.operation == "DELETE":
-        return Findings()
     spec = as_dict(obj.get("spec"))
     found: list[Violation] = []
     for i, rule in enumerate(as_list(spec.get("egress"))):
@@ -149,8 +148,17 @@ def _outside(address: Any, what: str, path: str) -> Violation:
     return _violation(Code.EXTERNAL_ENDPOINT, message, path)
 
 
+def _written_by_control_plane(ctx: Context) -> bool:
+    """Endpoints the control plane derives itself (from pods, or the API server's own
+    address for ``default/kubernetes``) are not a user's choice of destination; pods with a
+    public host IP were judged (``host-network``) when they were created."""
+    return ctx.request.user.username in CONTROL_PLANE_ENDPOINT_WRITERS
+
+
 def judge_endpoints(ctx: Context, obj: JSONObject) -> Findings:
     """``external-endpoint`` for any ready or not-ready address outside the private ranges."""
+    if _written_by_control_plane(ctx):
+        return Findings()
     found: list[Violation] = []
     for i, subset in enumerate(as_list(obj.get("subsets"))):
         for group in ("addresses", "notReadyAddresses"):
@@ -167,6 +175,8 @@ def judge_endpoint_slice(ctx: Context, obj: JSONObject) -> Findings:
     A host name (``addressType: FQDN``) resolves to whatever its owner says later, so it is
     never provably private.
     """
+    if _written_by_control_plane(ctx):
+        return Findings()
     found: list[Violation] = []
     for i, endpoint in enumerate(as_list(obj.get("endpoints"))):
         for j, address in enumerate(as_list(as_dict(endpoint).get("addresses"))):

@@ -19,6 +19,16 @@ DEFAULT_LABEL_PREFIX = "egressguard.io"
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 DEFAULT_ROOT_NAMESPACE = "istio-system"
 DEFAULT_PROXY_IMAGES = ("docker.io/istio/proxyv2", "gcr.io/istio-release/proxyv2")
+# The identities that write Endpoints and EndpointSlices from the cluster's own state.
+CONTROL_PLANE_ENDPOINT_WRITERS = frozenset(
+    {
+        "system:apiserver",
+        "system:kube-controller-manager",
+        "system:serviceaccount:kube-system:endpoint-controller",
+        "system:serviceaccount:kube-system:endpointslice-controller",
+        "system:serviceaccount:kube-system:endpointslicemirroring-controller",
+    }
+)
 # Codes an Exception may never waive: the access model rests on them.
 UNWAIVABLE_CODES = frozenset({"managed-label", "namespace-mode"})
 
