@@ -176,3 +176,22 @@ def test_the_ca_bundle_patch_tests_each_webhook_name_before_setting_it() -> None
         {"op": "add", "path": "/webhooks/1/clientConfig/caBundle",
          "value": base64.b64encode(b"PEM").decode()},
     ]
+
+
+def test_a_secret_certificate_is_renewed_when_due_or_for_other_names() -> None:
+    from webhook.certs.secret import still_good
+
+    ca = build_ca(now=NOW)
+    leaf = build_serving_certificate(ca, service=SERVICE, namespace=NAMESPACE, now=NOW,
+                                     valid_for=timedelta(days=90))
+    data = {"tls.crt": leaf.cert_pem, "tls.key": leaf.key_pem, "ca.crt": ca.cert_pem}
+    names = service_dns_names(SERVICE, NAMESPACE)
+    month = timedelta(days=30)
+    assert still_good(data, now=NOW, renew_before=month, names=names, ips=[])
+    assert not still_good(data, now=NOW + timedelta(days=61), renew_before=month, names=names,
+                          ips=[])
+    assert not still_good(data, now=NOW, renew_before=month, names=[*names, "other"], ips=[])
+    assert not still_good(data, now=NOW, renew_before=month, names=names, ips=["10.0.0.1"])
+    assert not still_good({**data, "ca.crt": b""}, now=NOW, renew_before=month, names=names,
+                          ips=[])
+    assert not still_good(None, now=NOW, renew_before=month, names=names, ips=[])
