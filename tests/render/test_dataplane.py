@@ -29,6 +29,8 @@ from tests.render.envoy_process import RunningEnvoy, running_envoy
 from tests.render.example_policy import GOLDEN_NOW, example_policy
 from webhook.model.rules import Destination, Policy, Port
 from webhook.render import EnvoyOverrides, RenderOptions, bootstrap, plan_destinations
+from webhook.render.dlp import lua_source
+from webhook.render.envoy_config import HCM, LUA, ROUTER
 from webhook.render.plan import DestinationPlan
 from webhook.render.yamltext import yaml_text
 
@@ -279,3 +281,94 @@ async def test_patterns_are_matched_as_literal_bytes_whatever_they_contain(
             )
     assert status == 200
     assert [r[3] for r in upstream.requests] == [b"digits 123 and cafe"]
+
+
+async def test_tls_passes_through_by_sni_and_a_connection_naming_another_host_is_closed(
+    tmp_path: Path,
+) -> None:
+    """stripe's HTTPS port: a TCP proxy chosen by SNI. The client's TLS reaches the
+    destination untouched (the Envoy holds no key); a ClientHello naming anything else
+    matches no filter chain and is closed."""
+    pki = make_pki(tmp_path, server_name="api.stripe.com")
+    client_tls = ssl.create_default_context(cafile=str(pki.ca_file))
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    async with serving_upstream(pki) as upstream:
+        with envoy_in_front_of(plan_of(example_policy(), "stripe"), upstream, tmp_path) as envoy:
+            url = f"https://127.0.0.1:{envoy.listener_port('https_443')}/v1/charges"
+            timeout = aiohttp.ClientTimeout(total=15)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(
+                    url, ssl=client_tls, server_hostname="api.stripe.com",
+                    headers={"Host": "api.stripe.com"},
+                ) as reply:
+                    assert reply.status == 200
+                # Not verifying the certificate: only the Envoy can stop this one.
+                with pytest.raises(aiohttp.ClientError):
+                    async with session.get(
+                        url, ssl=unverified, server_hostname="evil.example",
+                        headers={"Host": "evil.example"},
+                    ):
+                        pass
+            refused = envoy.admin_get("/stats?filter=no_filter_chain_match")
+    assert "no_filter_chain_match: 1" in refused
+    assert upstream.server_names == ["api.stripe.com"]  # evil.example never got through
+    assert [r[:3] for r in upstream.requests] == [("GET", "/v1/charges", "api.stripe.com")]
+
+
+def _direct_response_config(lua: str) -> dict[str, object]:
+    """A listener answering 200 itself, behind the DLP filter: no upstream needed."""
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "probe",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": HCM,
+                            "stat_prefix": "probe",
+                            "route_config": {"name": "probe", "virtual_hosts": [{
+                                "name": "any", "domains": ["*"],
+                                "routes": [{"match": {"prefix": "/"},
+                                            "direct_response": {"status": 200}}],
+                            }]},
+                            "http_filters": [
+                                {"name": "dlp", "typed_config": {
+                                    "@type": LUA, "default_source_code": {"inline_string": lua}}},
+                                {"name": "envoy.filters.http.router",
+                                 "typed_config": {"@type": ROUTER}},
+                            ],
+                        },
+                    }]}],
+                }
+            ]
+        },
+    }
+
+
+async def test_the_dlp_script_acts_only_on_its_destinations_names(tmp_path: Path) -> None:
+    """A gateway is shared: the script must leave other destinations' traffic alone, cover
+    every name under a wildcard but not the bare domain (as Istio), and ignore case, a port
+    and a trailing dot in the Host header."""
+    lua = lua_source(destination="d", hosts=("*.example.com", "exact.test"), patterns=("X",))
+    config = tmp_path / "envoy.yaml"
+    config.write_text(yaml_text(_direct_response_config(lua)))
+    cases = {
+        "a.example.com": 400,
+        "deep.a.EXAMPLE.com:8080": 400,
+        "exact.test.": 400,
+        "example.com": 200,
+        "other.test": 200,
+        "notexample.com": 200,
+    }
+    with running_envoy(config, tmp_path) as envoy:
+        gateway = Gateway(f"http://127.0.0.1:{envoy.listener_port('probe')}", Upstream())
+        statuses = {
+            host: (await send(gateway, "POST", "/", host=host, body=b"..X..."))[0]
+            for host in cases
+        }
+    assert statuses == cases
