@@ -7,15 +7,22 @@ Used by the pytest fixtures and by ``make demo`` alike.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .controlplane import ADMIN, DEVELOPER, SECURITY, WEBHOOK, ControlPlane
+from .controlplane import ADMIN, DEVELOPER, SECURITY, ControlPlane
 from .kubectl import Kubectl
 from .objects import MODE_LABEL, namespace
-from .webhook_process import EXAMPLE_RULES, WebhookServer, deploy_manifests, register
+from .webhook_process import (
+    EXAMPLE_RULES,
+    WebhookServer,
+    deploy_manifests,
+    register,
+    service_account_objects,
+)
 
 # The teams of rules/services/<namespace>/<serviceaccount>/: the developer works here.
 TEAM_NAMESPACES: Mapping[str, tuple[str, ...]] = {
@@ -26,6 +33,7 @@ TEAM_NAMESPACES: Mapping[str, tuple[str, ...]] = {
 # Namespaces whose mode the security team set (only a trusted principal may).
 MODE_NAMESPACES: Mapping[str, str] = {"sandbox": "warn", "quiet": "off"}
 DEVELOPER_ROLE = "egressguard-e2e-developer"
+TOKEN_LIFETIME = "24h"
 
 
 @dataclass
@@ -79,17 +87,35 @@ class EgressguardCluster:
         )
 
 
+def webhook_kubeconfig(plane: ControlPlane, manifests: list[dict[str, Any]], path: Path) -> Path:
+    """A kubeconfig for deploy/'s own service account, with deploy/'s RBAC applied, so the
+    local server has exactly the rights it has in a cluster."""
+    namespace, account, objects = service_account_objects(manifests)
+    admin = plane.kubectl(ADMIN)
+    admin.apply(objects, check=True)
+    token = admin.run(
+        "create", "token", account, "-n", namespace, f"--duration={TOKEN_LIFETIME}", check=True
+    ).stdout.strip()
+    return plane.write_kubeconfig(
+        path, user=f"system:serviceaccount:{namespace}:{account}", token=token
+    )
+
+
 @contextlib.contextmanager
 def running_egressguard(
     plane: ControlPlane, workdir: Path, *, rules: Path = EXAMPLE_RULES
 ) -> Iterator[EgressguardCluster]:
-    """Start ``egressguard serve``, register it, create the example teams' namespaces."""
-    webhook = WebhookServer(workdir, kubeconfig=plane.kubeconfig(WEBHOOK), rules=rules)
+    """Start ``egressguard serve`` on a copy of ``rules`` (so a test can change it as a
+    merged pull request would), register it, create the example teams' namespaces."""
+    served_rules = workdir / "rules"
+    shutil.copytree(rules, served_rules)
+    manifests = deploy_manifests(plane.kubectl(ADMIN))
+    kubeconfig = webhook_kubeconfig(plane, manifests, workdir / "webhook.kubeconfig")
+    webhook = WebhookServer(workdir, kubeconfig=kubeconfig, rules=served_rules)
     webhook.issue_certificates()
-    cluster = EgressguardCluster(plane, webhook)
+    cluster = EgressguardCluster(plane, webhook, manifests)
     try:
         webhook.start()
-        cluster.manifests = deploy_manifests(cluster.admin)
         cluster.register_webhook()
         for name, accounts in TEAM_NAMESPACES.items():
             cluster.add_team_namespace(name, service_accounts=accounts)

@@ -40,13 +40,13 @@ class Identity:
 
 
 # The developer gets edit-like rights in the test namespaces (tests/e2e/rbac.yaml);
-# security-admin is trusted in rules/config.yaml; the webhook only watches namespaces.
+# security-admin is trusted in rules/config.yaml. (The webhook runs as deploy/'s own
+# service account, with a token from the TokenRequest API: see cluster.py.)
 ADMIN = Identity("admin", "e2e-admin", ("system:masters",))
 DEVELOPER = Identity("developer", "dev-alice", ("developers",))
 SECURITY = Identity("security", "security-admin")
-WEBHOOK = Identity("webhook", "egressguard-webhook")
 CONTROLLER_MANAGER = Identity("controller-manager", "system:kube-controller-manager")
-IDENTITIES = (ADMIN, DEVELOPER, SECURITY, WEBHOOK, CONTROLLER_MANAGER)
+IDENTITIES = (ADMIN, DEVELOPER, SECURITY, CONTROLLER_MANAGER)
 
 KCM_CONTROLLERS = ("deployment", "replicaset", "serviceaccount", "namespace", "garbagecollector")
 
@@ -223,23 +223,29 @@ class ControlPlane:
             groups = ",".join(ident.groups)
             lines.append(f'{self._tokens[ident.name]},{ident.user},{ident.user},"{groups}"')
         _write_private(self.workdir / "tokens.csv", ("\n".join(lines) + "\n").encode())
-        self.kubeconfig_dir.mkdir(parents=True, exist_ok=True)
         for ident in IDENTITIES:
-            config = {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{
-                    "name": "e2e",
-                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
-                }],
-                "users": [{"name": ident.user, "user": {"token": self._tokens[ident.name]}}],
-                "contexts": [{
-                    "name": ident.name,
-                    "context": {"cluster": "e2e", "user": ident.user, "namespace": "default"},
-                }],
-                "current-context": ident.name,
-            }
-            _write_private(self.kubeconfig(ident), yaml.safe_dump(config).encode())
+            self.write_kubeconfig(
+                self.kubeconfig(ident), user=ident.user, token=self._tokens[ident.name]
+            )
+
+    def write_kubeconfig(self, path: Path, *, user: str, token: str) -> Path:
+        """A kubeconfig for this cluster with a bearer token."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{
+                "name": "e2e",
+                "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+            }],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{
+                "name": "e2e",
+                "context": {"cluster": "e2e", "user": user, "namespace": "default"},
+            }],
+            "current-context": "e2e",
+        }
+        _write_private(path, yaml.safe_dump(config).encode())
+        return path
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -69,6 +69,7 @@ class Kubectl:
         stdin: Manifest | None = None,
         check: bool = False,
         timeout: float | None = None,
+        cwd: Path | None = None,
     ) -> Result:
         argv = (str(self.binary), f"--kubeconfig={self.kubeconfig}", *args)
         proc = subprocess.run(
@@ -79,6 +80,7 @@ class Kubectl:
             env=dict(self.env),
             timeout=timeout or self.default_timeout,
             check=False,
+            cwd=cwd,
         )
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
         if check and not result.ok:

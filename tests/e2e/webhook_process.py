@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -158,12 +159,23 @@ class WebhookServer:
                    processes=[self.process])
 
     def ready(self) -> bool:
+        return bool(self.readiness().get("ready"))
+
+    def readiness(self) -> dict[str, Any]:
+        """The body of ``/readyz`` (verified against the current CA)."""
         context = ssl.create_default_context(cafile=str(self.cert_dir / "ca.crt"))
         opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
         )
-        with opener.open(f"{self.base_url}/readyz", timeout=2) as response:
-            return bool(response.status == 200)
+        try:
+            with opener.open(f"{self.base_url}/readyz", timeout=2) as response:
+                body: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as error:  # 503 while not ready, still with a body
+            body = json.loads(error.read() or b"{}")
+        return body
+
+    def rules_generation(self) -> int:
+        return int(self.readiness().get("rules", {}).get("generation", 0))
 
     def audit_records(self) -> list[dict[str, Any]]:
         """The decisions in the audit log (JSON lines with a uid and an operation)."""
@@ -222,6 +234,37 @@ def register(
     configs = render_webhook_configurations(manifests, base_url=base_url, ca_bundle=ca_bundle)
     kubectl.apply(configs, check=True)
     return configs
+
+
+def service_account_objects(
+    manifests: Sequence[Mapping[str, Any]],
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """The webhook Deployment's namespace and service account, and the objects of
+    ``manifests`` that give it its rights: the Namespace, the ServiceAccount, the bindings
+    naming it and the roles they refer to. The local server runs with exactly these."""
+    deployments = [m for m in manifests if m.get("kind") == "Deployment"]
+    if len(deployments) != 1:
+        raise ValueError(f"deploy/ should hold one Deployment, found {len(deployments)}")
+    namespace = deployments[0]["metadata"]["namespace"]
+    account = deployments[0]["spec"]["template"]["spec"].get("serviceAccountName", "default")
+
+    def names_account(binding: Mapping[str, Any]) -> bool:
+        return any(
+            s.get("kind") == "ServiceAccount" and s.get("name") == account
+            and s.get("namespace", binding["metadata"].get("namespace")) == namespace
+            for s in binding.get("subjects") or []
+        )
+
+    bindings = [m for m in manifests
+                if m.get("kind") in ("ClusterRoleBinding", "RoleBinding") and names_account(m)]
+    roles = {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings}
+    selected = [
+        dict(m) for m in manifests
+        if (m.get("kind") == "Namespace" and m["metadata"]["name"] == namespace)
+        or (m.get("kind") == "ServiceAccount" and m["metadata"]["name"] == account)
+        or (m.get("kind"), m["metadata"].get("name")) in roles
+    ] + [dict(b) for b in bindings]
+    return namespace, account, selected
 
 
 def _remove_tree(path: Path) -> None:

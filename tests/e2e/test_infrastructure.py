@@ -1,0 +1,179 @@
+"""Objects that would open egress around the gateways: refused when a developer applies
+them, admitted when the trusted security team does (rules/config.yaml trustedPrincipals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from . import expect
+from .cluster import EgressguardCluster
+from .kubectl import Kubectl
+from .objects import MODE_LABEL, unique
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("egressguard")]
+
+Builder = Callable[[str], dict[str, Any]]
+
+
+def service_entry(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {
+            "hosts": ["*.com"],
+            "location": "MESH_EXTERNAL",
+            "resolution": "NONE",
+            "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+        },
+    }
+
+
+def envoy_filter(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {
+            "workloadSelector": {"labels": {"app": "checkout"}},
+            "configPatches": [
+                {
+                    "applyTo": "CLUSTER",
+                    "match": {"context": "SIDECAR_OUTBOUND"},
+                    "patch": {
+                        "operation": "ADD",
+                        "value": {
+                            "name": "direct-to-internet",
+                            "type": "ORIGINAL_DST",
+                            "lb_policy": "CLUSTER_PROVIDED",
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def sidecar(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Sidecar",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}},
+    }
+
+
+def open_egress_policy(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+        },
+    }
+
+
+def external_name_service(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"type": "ExternalName", "externalName": "api.github.com"},
+    }
+
+
+CASES: list[tuple[str, str, Builder, str]] = [
+    ("serviceentry", "serviceentry.networking.istio.io", service_entry, "serviceentry-host"),
+    ("envoyfilter", "envoyfilter.networking.istio.io", envoy_filter, "envoyfilter-outbound"),
+    ("sidecar", "sidecar.networking.istio.io", sidecar, "sidecar-allow-any"),
+    ("networkpolicy", "networkpolicy", open_egress_policy, "netpol-open-egress"),
+    ("externalname", "service", external_name_service, "externalname-service"),
+]
+IDS = [case[0] for case in CASES]
+
+
+@pytest.mark.parametrize(("prefix", "resource", "build", "code"), CASES, ids=IDS)
+def test_developer_is_refused(
+    developer: Kubectl, prefix: str, resource: str, build: Builder, code: str
+) -> None:
+    name = unique(f"dev-{prefix}")
+    expect.denied(developer.apply(build(name)), code)
+    expect.absent(developer, resource, name, "shop")
+
+
+@pytest.mark.parametrize(("prefix", "resource", "build", "code"), CASES, ids=IDS)
+def test_security_admin_is_admitted(
+    security: Kubectl, prefix: str, resource: str, build: Builder, code: str
+) -> None:
+    name = unique(f"sec-{prefix}")
+    expect.admitted(security.apply(build(name)))
+    expect.stored(security, resource, name, "shop")
+
+
+@pytest.mark.parametrize("version", ["v1alpha3", "v1beta1"])
+def test_older_api_versions_are_judged_too(developer: Kubectl, version: str) -> None:
+    """matchPolicy Equivalent: a ServiceEntry written through another served version."""
+    name = unique(f"dev-se-{version}")
+    entry = service_entry(name)
+    entry["apiVersion"] = f"networking.istio.io/{version}"
+    expect.denied(developer.apply(entry), "serviceentry-host")
+    expect.absent(developer, "serviceentry.networking.istio.io", name, "shop")
+
+
+def test_deleting_egressguards_network_policy_is_refused_for_the_developer(
+    developer: Kubectl, security: Kubectl
+) -> None:
+    name = unique("default-deny-egress")
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "shop",
+                     "labels": {"app.kubernetes.io/managed-by": "egressguard"}},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+    }
+    expect.admitted(security.apply(policy))
+    expect.denied(developer.run("delete", "networkpolicy", name, "-n", "shop"),
+                  "netpol-open-egress")
+    expect.stored(developer, "networkpolicy", name, "shop")
+    expect.admitted(security.run("delete", "networkpolicy", name, "-n", "shop"))
+    expect.absent(developer, "networkpolicy", name, "shop")
+
+
+def test_namespace_mode_relabel_is_refused_for_the_developer_and_admitted_for_security(
+    egressguard: EgressguardCluster, developer: Kubectl, security: Kubectl
+) -> None:
+    name = unique("team")
+    # The developer may create a namespace (without a mode) ...
+    expect.admitted(
+        developer.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    )
+    # ... but not switch egressguard off for it.
+    expect.denied(developer.run("label", "namespace", name, f"{MODE_LABEL}=off"), "namespace-mode")
+    assert MODE_LABEL not in expect.labels(expect.stored(developer, "namespace", name))
+    expect.admitted(security.run("label", "namespace", name, f"{MODE_LABEL}=warn"))
+    assert expect.labels(expect.stored(developer, "namespace", name))[MODE_LABEL] == "warn"
+    # Nor may the developer change or remove the mode the security team set.
+    expect.denied(developer.run("label", "namespace", name, f"{MODE_LABEL}-"), "namespace-mode")
+    expect.denied(
+        developer.run("label", "--overwrite", "namespace", name, f"{MODE_LABEL}=off"),
+        "namespace-mode",
+    )
+
+
+def test_developer_cannot_create_a_namespace_with_a_mode(developer: Kubectl) -> None:
+    name = unique("optout")
+    result = developer.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {MODE_LABEL: "off"}},
+        }
+    )
+    expect.denied(result, "namespace-mode")
+    expect.absent(developer, "namespace", name)
