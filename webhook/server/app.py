@@ -113,6 +113,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 def namespace_source(settings: Settings) -> NamespaceLabels:
     if settings.uses_cluster:
+        log.info("namespace labels from the cluster of %s",
+                 settings.kubeconfig or "the in-cluster service account")
         return from_cluster(settings.kubeconfig)
     return WithoutCluster()
 

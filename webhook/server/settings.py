@@ -66,8 +66,10 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_depth: int = DEFAULT_MAX_DEPTH
-    # Keep-alive connections idle longer than this are closed; the API server reuses them.
-    keepalive_timeout: float = 75.0
+    # Idle keep-alive connections are closed after this. Longer than the API server's own
+    # idle timeout (90 s), so the client closes first and never sends a review down a
+    # connection we are closing.
+    keepalive_timeout: float = 120.0
     reload_debounce_ms: int = DEFAULT_DEBOUNCE_MS
     watch: bool = True  # reload rules and certificate when their files change
     own_namespace: str | None = None
