@@ -216,6 +216,15 @@ def test_sidecar_http_is_matched_by_host_header_and_tls_origination_is_rendered(
     assert server["port"]["protocol"] == "HTTPS" and server["tls"] == {"mode": "ISTIO_MUTUAL"}
 
 
+def test_sidecar_gateway_servers_accept_routes_only_from_the_gateway_namespace() -> None:
+    """A VirtualService elsewhere bound to the egress Gateway could send a granted name's
+    traffic to another destination, past that destination's AuthorizationPolicy."""
+    servers = find(docs(SIDECAR), "Gateway", "github")["spec"]["servers"]
+    assert [server["hosts"] for server in servers] == [
+        ["./github.com"], ["./api.github.com"], ["./github.com"], ["./api.github.com"]
+    ]
+
+
 def test_sidecar_routes_mesh_traffic_through_the_gateway_subset_carrying_the_name() -> None:
     documents = docs(SIDECAR)
     service = find(documents, "VirtualService", "stripe-api-stripe-com")["spec"]

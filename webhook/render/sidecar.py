@@ -5,7 +5,8 @@ caller's service account), then out. The sidecar sets the SNI of that mTLS hop t
 destination name, which is how the gateway picks the right server, route and policy:
 
 - ServiceEntry: the destination's names and ports (DNS resolution, outside the mesh);
-- Gateway: one ISTIO_MUTUAL server per name and port on the egress gateway's pods;
+- Gateway: one ISTIO_MUTUAL server per name and port on the egress gateway's pods, bindable
+  only by VirtualServices in the gateway's namespace (``./name``);
 - DestinationRule on the gateway Service: one subset per name, whose mTLS carries that SNI;
 - VirtualService per name: mesh -> gateway subset, gateway -> the destination;
 - DestinationRule per name for TLS origination when the destination asks for it;
@@ -83,7 +84,9 @@ def _gateway(ctx: Context, plan: DestinationPlan) -> Document:
                 # HTTP arrives inside the mTLS hop: terminate it and speak HTTP.
                 "protocol": "HTTPS" if port.protocol == "HTTP" else "TLS",
             },
-            "hosts": [host],
+            # "./": only VirtualServices in the gateway's namespace may bind to this
+            # server. Otherwise any namespace could route a granted name elsewhere.
+            "hosts": [f"./{host}"],
             "tls": {"mode": "ISTIO_MUTUAL"},
         }
         for port in plan.ports
