@@ -98,7 +98,7 @@ async def test_every_decision_is_one_audit_line(server: Server, dry_run: bool) -
         "namespace": "shop", "name": "sneaky", "operation": "CREATE", "user": "mallory",
         "dryRun": dry_run, "mode": "enforce", "allowed": False, "codes": ["host-network"],
     }
-    assert isinstance(refused["durationMs"], float) and refused["durationMs"] >= 0
+    assert isinstance(refused["duration"], float) and 0 <= refused["duration"] < 5
     assert patched["allowed"] is True and patched["patched"] is True
     assert patched["rulesRevision"] == refused["rulesRevision"] != ""
 

@@ -64,7 +64,7 @@ class AuditLog:
             "allowed": decision.allowed if decision is not None else False,
             "codes": list(decision.codes) if decision is not None else [],
             "patched": bool(decision and decision.patch and webhook == "mutate"),
-            "durationMs": round(duration_seconds * 1000, 3),
+            "duration": round(duration_seconds, 6),  # seconds, SPEC §6
             "rulesRevision": rules_revision,
         }
         if error:
