@@ -64,7 +64,9 @@ def collect() -> Iterator[Case]:
         for entry in spec.get("cases", []):
             path = suite.parent / entry["file"]
             folder = Path(entry["file"]).parts[0]
-            assert folder in ("allowed", "denied"), f"{suite}: {entry['file']} not under allowed/ or denied/"
+            assert folder in ("allowed", "denied"), (
+                f"{suite}: {entry['file']} not under allowed/ or denied/"
+            )
             yield Case(
                 suite=suite,
                 file=path,
@@ -123,9 +125,7 @@ def test_policy_case(case: Case) -> None:
         assert decision.messages, "a refusal must say why"
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in ALL_CASES if c.expect_allowed], ids=lambda c: c.id
-)
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.expect_allowed], ids=lambda c: c.id)
 def test_mutate_then_evaluate_is_idempotent(case: Case) -> None:
     """Applying the patch and judging the result gives no new patch and the same verdict."""
     request = request_of(case)

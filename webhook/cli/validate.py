@@ -27,7 +27,7 @@ from webhook.model.review import (
     parse_review,
     request_for_object,
 )
-from webhook.model.rules import Mode, Policy
+from webhook.model.rules import Policy
 
 # Kinds egressguard judges that live outside namespaces.
 CLUSTER_SCOPED_KINDS = frozenset({("", "Namespace")})
@@ -107,9 +107,7 @@ def judge(
     metadata = metadata if isinstance(metadata, dict) else {}
     name = request.name or str(metadata.get("name") or metadata.get("generateName") or "")
     namespace = request.namespace or str(metadata.get("namespace") or "")
-    decision = evaluate(
-        request, policy, now=now, namespace_labels=namespace_labels(namespace)
-    )
+    decision = evaluate(request, policy, now=now, namespace_labels=namespace_labels(namespace))
     return Verdict(
         source=source,
         kind=request.kind.kind,
@@ -144,22 +142,36 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--rules", required=True, help="the rules repository")
     parser.add_argument(
-        "-f", dest="paths", action="append", required=True, metavar="PATH",
+        "-f",
+        dest="paths",
+        action="append",
+        required=True,
+        metavar="PATH",
         help="a file or folder of YAML/JSON documents (repeatable)",
     )
-    parser.add_argument("--user", default="", help="who creates plain objects (default: nobody trusted)")
+    parser.add_argument(
+        "--user", default="", help="who creates plain objects (default: nobody trusted)"
+    )
     parser.add_argument("--group", dest="groups", action="append", default=[], help="repeatable")
     parser.add_argument(
-        "--namespace-mode", dest="modes", action="append", default=[], type=_mode_option,
-        metavar="NS=MODE", help="the mode label of a namespace (repeatable)",
+        "--namespace-mode",
+        dest="modes",
+        action="append",
+        default=[],
+        type=_mode_option,
+        metavar="NS=MODE",
+        help="the mode label of a namespace (repeatable)",
     )
     parser.add_argument(
-        "--namespace", default="default",
+        "--namespace",
+        default="default",
         help="namespace of objects that name none, as kubectl would (default: default)",
     )
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument(
-        "--now", type=_now_option, default=None,
+        "--now",
+        type=_now_option,
+        default=None,
         help="judge as at this time (ISO 8601), for reproducible expiry checks",
     )
 
@@ -181,14 +193,8 @@ def _print_text(verdicts: Sequence[Verdict]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     now = args.now or datetime.now(UTC)
-    try:
-        for _, mode in args.modes:
-            Mode(mode)
-    except ValueError:
-        bad = next(m for _, m in args.modes if m not in {x.value for x in Mode})
-        print(f"egressguard validate: --namespace-mode {bad!r}: use enforce, warn or off",
-              file=sys.stderr)
-        return 2
+    # A mode is a namespace label value as the cluster would hold it: an unknown value is
+    # judged as enforce, with a warning, exactly as the webhook judges it.
     try:
         policy = load_repository(args.rules).policy
     except RulesError as error:
@@ -211,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
         source = f"{document.source}#{document.index}"
         try:
             request = request_for_document(
-                document.body, user=user, default_namespace=args.namespace,
+                document.body,
+                user=user,
+                default_namespace=args.namespace,
                 uid=f"offline-{position}",
             )
         except MalformedReview as error:

@@ -12,6 +12,8 @@ from webhook.model.rules import Mode, Policy, PolicyException
 # kubectl truncates long warnings; the API server drops warnings past 4096 bytes in total.
 MAX_WARNING_LENGTH = 240
 MAX_WARNINGS_TOTAL = 3500
+# A refusal's status message lists every violation; each stays readable on its own.
+MAX_MESSAGE_LENGTH = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,9 @@ def decide(
     if allowed:
         warnings.extend(f"{v.code}: {v.message}" for v in listed)
     codes = tuple(dict.fromkeys(v.code.value for v in listed))
-    messages = tuple(dict.fromkeys(f"[{v.code}] {v.message}" for v in listed))
+    messages = tuple(
+        dict.fromkeys(shorten(f"[{v.code}] {v.message}", MAX_MESSAGE_LENGTH) for v in listed)
+    )
     return Decision(
         allowed=allowed,
         mode=mode,
