@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick clean
+.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick render-golden clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "egressguard needs Python 3.11 or newer"'
@@ -46,6 +46,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+## Regenerate the render golden files after an intended change (then review the diff).
+render-golden: $(STAMP)
+	EGRESSGUARD_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/render/test_golden.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
