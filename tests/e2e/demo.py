@@ -194,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _keep(plane: ControlPlane) -> None:
     print(f"\n{BOLD}The cluster keeps running.{RESET} In another terminal:")
+    print(f"  export PATH={plane.binaries}:$PATH")
     for who in (DEVELOPER, SECURITY):
         print(f"  export KUBECONFIG={plane.kubeconfig(who)}   # as {who.user}")
     print("  kubectl -n shop get pods --show-labels")

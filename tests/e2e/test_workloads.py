@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from . import expect
+from .cluster import EgressguardCluster
 from .kubectl import Kubectl
 from .objects import allow_label, deployment, unique
 
@@ -34,7 +35,7 @@ def test_violating_deployment_is_refused_at_apply(
 
 
 def test_compliant_deployment_pods_are_created_by_the_controller_with_labels(
-    developer: Kubectl, admin: Kubectl
+    developer: Kubectl, admin: Kubectl, egressguard: EgressguardCluster
 ) -> None:
     name = unique("checkout")
     result = developer.apply(
@@ -63,6 +64,13 @@ def test_compliant_deployment_pods_are_created_by_the_controller_with_labels(
         assert meta["ownerReferences"][0]["kind"] == "ReplicaSet"
         assert meta["labels"][allow_label("stripe")] == "true"
         assert meta["labels"][allow_label("partner-api")] == "true"
+    # egressguard judged each pod as the controller created it (generateName, no name).
+    creators = {
+        r["user"] for r in egressguard.webhook.audit_records()
+        if r["kind"] == "Pod" and r["operation"] == "CREATE" and r.get("webhook") == "mutate"
+        and r["namespace"] == "shop" and str(r.get("name", "")).startswith(f"{name}-")
+    }
+    assert creators == {"system:serviceaccount:kube-system:replicaset-controller"}
     template = expect.stored(developer, "deployment", name, "shop")["spec"]["template"]
     # Templates are judged, not patched: only pods carry entitlements.
     assert allow_label("stripe") not in template["metadata"]["labels"]
