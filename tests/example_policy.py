@@ -1,6 +1,8 @@
-"""The bundled rules/ as a Policy built in code, so render tests do not depend on the loader.
+"""The bundled rules/ as a Policy built in code, so unit tests do not depend on the loader.
 
-``test_golden.test_the_loader_reads_rules_as_this_mirror`` keeps the two in step.
+The engine's and render's unit tests share it; the policy cases under tests/cases run
+against the real repository, and ``tests/render/test_golden.py``
+(``test_the_loader_reads_rules_as_this_mirror``) keeps the two in step.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from webhook.model.rules import (
     TrustedPrincipals,
 )
 
-# The clock the goldens are rendered at: the notifier's Slack grant has expired by then.
-GOLDEN_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+# The clock tests judge and render at: the notifier's Slack grant has expired by then.
+NOW = GOLDEN_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GOLDEN_REVISION = "rules-example"
 
 HTTPS_443 = Port(443, "HTTPS")

@@ -8,15 +8,8 @@ from datetime import UTC, datetime
 import jsonpatch
 import pytest
 
-from tests.engine.conftest import (
-    CONFIG,
-    DESTINATIONS,
-    DEVELOPER,
-    GRANTS,
-    NOW,
-    Judge,
-    PodFactory,
-)
+from tests.engine.conftest import DEVELOPER, Judge, PodFactory
+from tests.example_policy import CONFIG, DESTINATIONS, GRANTS, NOW
 from webhook.engine import evaluate
 from webhook.engine.entitlement import EgressRequest, parse_requests
 from webhook.model.review import AdmissionRequest, GroupVersionKind

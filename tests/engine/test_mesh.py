@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import CONFIG, Judge, PodFactory
+from tests.engine.conftest import Judge, PodFactory
+from tests.example_policy import CONFIG
 from webhook.engine.mesh import _flags, image_repository, is_mesh_container
 from webhook.engine.podspec import ContainerView
 

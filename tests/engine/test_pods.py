@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.engine.conftest import KINDS, NOW, Judge, PodFactory, example_policy, make_pod
+from tests.engine.conftest import KINDS, Judge, PodFactory, make_pod
+from tests.example_policy import NOW, example_policy
 from webhook.engine.context import Context
 from webhook.engine.pods import judge_pod, judge_workload
 from webhook.model.review import AdmissionRequest, UserInfo

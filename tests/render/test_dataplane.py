@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.example_policy import GOLDEN_NOW, example_policy
 from tests.render.envoy_process import RunningEnvoy, running_envoy
-from tests.render.example_policy import GOLDEN_NOW, example_policy
 from webhook.model.rules import Destination, Policy, Port
 from webhook.render import EnvoyOverrides, RenderOptions, bootstrap, plan_destinations
 from webhook.render.dlp import lua_source

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.render.example_policy import (
+from tests.example_policy import (
     DESTINATIONS,
     GOLDEN_NOW,
     GOLDEN_REVISION,
@@ -73,7 +73,7 @@ def test_the_order_rules_are_read_in_does_not_change_the_output(mode: RenderMode
 
 _DIGEST = """
 import hashlib, sys
-from tests.render.example_policy import GOLDEN_NOW, example_policy
+from tests.example_policy import GOLDEN_NOW, example_policy
 from webhook.render import RenderMode, RenderOptions, render
 from webhook.render.output import stream_text
 text = "".join(

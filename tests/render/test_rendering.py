@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.render.example_policy import CONFIG, DESTINATIONS, GOLDEN_NOW, GRANTS, example_policy
+from tests.example_policy import CONFIG, DESTINATIONS, GOLDEN_NOW, GRANTS, example_policy
 from webhook.model.addresses import PRIVATE_RANGES
 from webhook.model.rules import Access, Destination, Grant, Policy, Port
 from webhook.render import RenderError, RenderMode, RenderOptions, render
