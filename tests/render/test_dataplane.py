@@ -13,20 +13,16 @@ import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.example_policy import GOLDEN_NOW, example_policy
 from tests.render.envoy_process import RunningEnvoy, running_envoy
+from webhook.certs.pki import build_ca, build_serving_certificate
 from webhook.model.rules import Destination, Policy, Port
 from webhook.render import EnvoyOverrides, RenderOptions, bootstrap, plan_destinations
 from webhook.render.dlp import lua_source
@@ -44,61 +40,18 @@ class Pki:
     key_file: Path
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
 def make_pki(directory: Path, *, server_name: str) -> Pki:
     """A CA and a server certificate for ``server_name`` (and 127.0.0.1) it signed."""
     now = datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("egressguard test CA"))
-        .issuer_name(_name("egressguard test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(server_name))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(server_name), x509.IPAddress(IPv4Address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    ca = build_ca(now=now, common_name="egressguard test CA")
+    serving = build_serving_certificate(
+        ca, service="upstream", namespace="test", now=now,
+        dns_names=[server_name], ips=["127.0.0.1"],
     )
     pki = Pki(directory / "ca.crt", directory / "server.crt", directory / "server.key")
-    pki.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    pki.ca_file.write_bytes(ca.cert_pem)
+    pki.cert_file.write_bytes(serving.cert_pem)
+    pki.key_file.write_bytes(serving.key_pem)
     return pki
 
 
