@@ -3,7 +3,8 @@
 Thin by design: it loads the repository with the same loader the webhook uses (so a change
 that passes here loads in the cluster), adds the warnings that need today's date, and prints
 them for a person (``text``), for GitHub's pull request view (``github``) or for a script
-(``json``). Exit 1 when there are errors, 0 otherwise, 2 when DIR is not a folder.
+(``json``). Exit 1 when there are errors, 0 otherwise, 2 when DIR is not a folder: warnings
+never fail a check, so a team can adopt it before fixing every old grant.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from webhook.loader import LoadResult, Problem, RulesError, Severity, load_repository
-from webhook.loader.lint import DEFAULT_EXPIRY_WARNING_DAYS, expiry_warnings
+from webhook.loader.lint import (
+    DEFAULT_EXPIRY_WARNING_DAYS,
+    DEFAULT_MAX_GRANTEES,
+    expiry_warnings,
+    usage_warnings,
+)
 from webhook.loader.problems import sort_problems
 
 FORMATS = ("text", "github", "json")
@@ -44,6 +50,14 @@ def add_parser(subparsers: Any) -> None:
         help=f"warn about grants and exceptions expiring within N days "
         f"(default {DEFAULT_EXPIRY_WARNING_DAYS})",
     )
+    parser.add_argument(
+        "--max-grantees",
+        type=_count,
+        default=DEFAULT_MAX_GRANTEES,
+        metavar="N",
+        help=f"warn about a restricted destination granted to more than N identities "
+        f"(default {DEFAULT_MAX_GRANTEES})",
+    )
 
 
 def _days(text: str) -> int:
@@ -56,8 +70,23 @@ def _days(text: str) -> int:
     return days
 
 
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of identities (1 or more)")
+    return count
+
+
 def check_repository(
-    directory: str, *, now: datetime, expiry_warning_days: int, own_namespace: str | None
+    directory: str,
+    *,
+    now: datetime,
+    expiry_warning_days: int,
+    own_namespace: str | None,
+    max_grantees: int = DEFAULT_MAX_GRANTEES,
 ) -> tuple[tuple[Problem, ...], LoadResult | None]:
     """Every problem in the repository, and the load result when it loads."""
     try:
@@ -65,7 +94,8 @@ def check_repository(
     except RulesError as error:
         return error.problems, None
     dated = expiry_warnings(result.policy, now=now, window_days=expiry_warning_days)
-    return sort_problems((*result.warnings, *result.notes, *dated)), result
+    usage = usage_warnings(result.policy, now=now, max_grantees=max_grantees)
+    return sort_problems((*result.warnings, *result.notes, *dated, *usage)), result
 
 
 def _escape_data(text: str) -> str:
@@ -134,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         directory,
         now=datetime.now(UTC),
         expiry_warning_days=args.expiry_warning_days,
+        max_grantees=args.max_grantees,
         own_namespace=os.environ.get("EGRESSGUARD_NAMESPACE") or None,
     )
     report(problems, output_format=args.format, directory=directory, result=result, out=sys.stdout)
