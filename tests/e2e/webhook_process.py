@@ -108,6 +108,8 @@ class WebhookServer:
         for name in CERT_FILES:
             if not (version / name).is_file():
                 raise RuntimeError(f"egressguard certs wrote no {name} in {version}")
+        # As egressguard certs says: the CA key stays out of the webhook's Secret.
+        (version / "ca.key").unlink(missing_ok=True)
         return version
 
     def activate_certificates(self, version: Path) -> None:
