@@ -1,0 +1,160 @@
+"""The review core on Policies built in code: no files, no git, no clock.
+
+The CLI tests cover each kind of change end to end; these pin the rules of judgement that
+are easy to get subtly wrong — what counts as widening for exceptions and config.yaml, and
+that the package stays as pure as the engine.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+import webhook.review
+from webhook.model.rules import (
+    Access,
+    Config,
+    Destination,
+    Gateway,
+    Grant,
+    Mode,
+    Policy,
+    PolicyException,
+    Port,
+    TrustedPrincipals,
+)
+from webhook.review import EVERYONE, Principal, Reach, diff_policies, effective_access, risk_flags
+from webhook.review.markdown import MAX_ROWS, render_markdown
+
+NOW = datetime(2027, 1, 10, tzinfo=UTC)
+CONFIG = Config(gateways=(Gateway("egress", "istio-egress", {"istio": "egressgateway"}),))
+GITHUB = Destination("github", ("github.com",), (Port(443, "HTTPS"),), "egress")
+WAIVER = PolicyException("vpn", "legacy", frozenset({"net-capability"}), date(2027, 3, 31), "vpn")
+
+
+def policy(
+    *,
+    config: Config = CONFIG,
+    grants: tuple[Grant, ...] = (),
+    exceptions: tuple[PolicyException, ...] = (),
+    destinations: tuple[Destination, ...] = (GITHUB,),
+) -> Policy:
+    return Policy.build(
+        config=config, destinations=destinations, grants=grants, exceptions=exceptions
+    )
+
+
+def grant(namespace: str, expires: date | None = None) -> Grant:
+    return Grant(namespace, "app", "github.com", 443, "github", expires=expires)
+
+
+def test_identical_policies_differ_in_nothing() -> None:
+    same = policy(grants=(grant("ci"),), exceptions=(WAIVER,))
+    diff = diff_policies(same, same, now=NOW)
+    assert diff.unchanged
+    assert not diff.widens
+
+
+def test_effective_access_of_identities_includes_open_destinations() -> None:
+    pypi = Destination("pypi", ("pypi.org",), (Port(443, "HTTPS"),), "egress", Access.OPEN)
+    access = effective_access(policy(grants=(grant("ci"),), destinations=(GITHUB, pypi)), now=NOW)
+    assert set(access[EVERYONE]) == {Reach("pypi.org", 443)}
+    assert set(access[Principal("ci", "app")]) == {Reach("pypi.org", 443), Reach("github.com", 443)}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "widens"),
+    [
+        (None, WAIVER, True),
+        (WAIVER, None, False),
+        (WAIVER, dataclasses.replace(WAIVER, service_account=None), True),
+        (dataclasses.replace(WAIVER, service_account=None), WAIVER, False),
+        (WAIVER, dataclasses.replace(WAIVER, codes=WAIVER.codes | {"privileged"}), True),
+        (WAIVER, dataclasses.replace(WAIVER, expires=date(2027, 6, 30)), False),
+        (dataclasses.replace(WAIVER, expires=date(2026, 1, 1)), WAIVER, True),
+        (None, dataclasses.replace(WAIVER, expires=date(2026, 1, 1)), False),
+        (WAIVER, dataclasses.replace(WAIVER, reason="new words"), False),
+    ],
+    ids=[
+        "added",
+        "removed",
+        "whole-namespace",
+        "narrowed-to-one-account",
+        "more-codes",
+        "extended-while-active",
+        "renewed-after-expiry",
+        "added-already-expired",
+        "reason-only",
+    ],
+)
+def test_an_exception_widens_when_it_waives_more_at_now(
+    before: PolicyException | None, after: PolicyException | None, widens: bool
+) -> None:
+    base = policy(exceptions=(before,) if before else ())
+    head = policy(exceptions=(after,) if after else ())
+    (change,) = diff_policies(base, head, now=NOW).exceptions
+    assert change.widens is widens
+    assert diff_policies(base, head, now=NOW).widens is widens
+
+
+@pytest.mark.parametrize(
+    ("after", "setting", "widens"),
+    [
+        (dataclasses.replace(CONFIG, default_mode=Mode.WARN), "defaultMode", True),
+        (
+            dataclasses.replace(CONFIG, trusted=TrustedPrincipals(users=frozenset({"mallory"}))),
+            "trustedPrincipals.users",
+            True,
+        ),
+        (
+            dataclasses.replace(CONFIG, allowed_nameservers=frozenset({"8.8.8.8"})),
+            "dns.allowedNameservers",
+            True,
+        ),
+        (
+            dataclasses.replace(CONFIG, exempt_namespaces=frozenset({"kube-system"})),
+            "exemptNamespaces",
+            False,
+        ),
+        (dataclasses.replace(CONFIG, label_prefix="egress.example.com"), "labelPrefix", False),
+    ],
+    ids=["warn-mode", "trusted-user", "nameserver", "fewer-exempt", "label-prefix"],
+)
+def test_config_changes_that_loosen_egressguard_widen(
+    after: Config, setting: str, widens: bool
+) -> None:
+    diff = diff_policies(policy(), policy(config=after), now=NOW)
+    (change,) = diff.settings
+    assert (change.setting, change.widens, diff.widens) == (setting, widens, widens)
+    assert any(f.kind == "config" for f in risk_flags(diff)) is widens
+
+
+def test_a_huge_change_is_cut_short_in_markdown_for_a_pr_comment() -> None:
+    grants = tuple(grant(f"team{n}") for n in range(MAX_ROWS + 5))
+    out = render_markdown(
+        diff_policies(policy(), policy(grants=grants), now=NOW), base="a", head="b"
+    )
+    assert out.count("| gains |") == MAX_ROWS
+    assert "5 more rows: run `egressguard diff --format json`" in out
+
+
+def test_the_review_package_imports_only_the_model_and_the_engine() -> None:
+    """Like the engine, review is pure: the CLI reads files and git, review only compares."""
+    allowed = ("webhook.model", "webhook.engine", "webhook.review")
+    stdlib = {"__future__", "collections", "dataclasses", "datetime", "enum", "typing"}
+    package = Path(webhook.review.__file__).parent
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.startswith(allowed) or name.split(".")[0] in stdlib, (
+                    f"{module.name} imports {name}"
+                )

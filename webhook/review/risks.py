@@ -1,0 +1,128 @@
+"""Risk flags: the parts of a rules change a reviewer must not wave through.
+
+Each flag is one sentence saying what widens and for whom. They are the changes that look
+small in the files and are large in effect: one ``access: open`` line, one wildcard host,
+one more host on a destination with fifty grantees, one exception.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from webhook.model.rules import Access
+from webhook.review import wording
+from webhook.review.destinations import DestinationChange
+from webhook.review.diff import PolicyDiff
+
+
+class RiskKind(enum.StrEnum):
+    OPEN_ACCESS = "open-access"
+    WILDCARD_HOST = "wildcard-host"
+    WIDENED_RESTRICTED = "widened-restricted-destination"
+    EXCEPTION = "exception"
+    DLP = "dlp"
+    GATEWAY = "gateway"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFlag:
+    kind: RiskKind
+    message: str
+
+
+def _added(change: DestinationChange) -> str:
+    parts = []
+    if change.hosts_added:
+        parts.append(f"host {wording.names(change.hosts_added)}")
+    if change.ports_added:
+        parts.append(f"port {wording.ports(change.ports_added)}")
+    return " and ".join(parts)
+
+
+def _destination_flags(change: DestinationChange) -> list[RiskFlag]:
+    flags = []
+    name = change.name
+    if change.after is not None and change.opened:
+        flags.append(
+            RiskFlag(
+                RiskKind.OPEN_ACCESS,
+                f"destination {name} is now open: any pod that requests it reaches "
+                f"{wording.endpoints(change.after)}, no grant needed",
+            )
+        )
+    elif change.before is not None and change.access_after is Access.OPEN and _added(change):
+        flags.append(
+            RiskFlag(
+                RiskKind.OPEN_ACCESS,
+                f"open destination {name} adds {_added(change)}: any pod that requests it "
+                "reaches them",
+            )
+        )
+    flags.extend(
+        RiskFlag(
+            RiskKind.WILDCARD_HOST,
+            f"destination {name} adds wildcard {host}: every name under it, including ones "
+            "created later",
+        )
+        for host in change.wildcards_added
+    )
+    if change.widens_restricted:
+        grantees = wording.plural(len(change.grantees_after), "grantee")
+        who = wording.principals(change.grantees_after)
+        flags.append(
+            RiskFlag(
+                RiskKind.WIDENED_RESTRICTED,
+                f"restricted destination {name} adds {_added(change)}: its {grantees} "
+                f"({who or 'none yet'}) gain access with no grant of their own",
+            )
+        )
+    if change.dlp_patterns_removed:
+        patterns = wording.names(repr(p) for p in change.dlp_patterns_removed)
+        flags.append(
+            RiskFlag(
+                RiskKind.DLP,
+                f"destination {name} no longer refuses request bodies containing {patterns}",
+            )
+        )
+    moved = change.gateway_moved
+    if moved is not None:
+        flags.append(
+            RiskFlag(
+                RiskKind.GATEWAY,
+                f"destination {name} moves from gateway {moved[0]} to gateway {moved[1]}",
+            )
+        )
+    return flags
+
+
+def risk_flags(diff: PolicyDiff) -> tuple[RiskFlag, ...]:
+    """Every flag the diff raises, ordered by kind (the most serious first)."""
+    flags: list[RiskFlag] = []
+    for change in diff.destinations:
+        flags.extend(_destination_flags(change))
+    for exception in diff.exceptions:
+        if exception.widens and exception.after is not None:
+            flags.append(
+                RiskFlag(
+                    RiskKind.EXCEPTION,
+                    f"exception {exception.name} {wording.waiver(exception.after)}",
+                )
+            )
+    for gateway in diff.gateways:
+        what = wording.gateway_change(
+            gateway.before,
+            gateway.after,
+            default_before=gateway.default_before,
+            default_after=gateway.default_after,
+        )
+        carries = wording.names(gateway.destinations) or "no destination"
+        flags.append(
+            RiskFlag(RiskKind.GATEWAY, f"gateway {gateway.name}: {what} (carries {carries})")
+        )
+    flags.extend(
+        RiskFlag(RiskKind.CONFIG, f"config.yaml {s.describe()}") for s in diff.settings if s.widens
+    )
+    order = list(RiskKind)
+    return tuple(sorted(flags, key=lambda f: order.index(f.kind)))
