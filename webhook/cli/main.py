@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module exposes add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = ("serve", "certs", "check", "validate", "render")
+SUBCOMMANDS = ("serve", "certs", "check", "validate", "render", "diff", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

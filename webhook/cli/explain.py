@@ -1,0 +1,92 @@
+"""``egressguard explain``: what an identity may reach, or who may reach a host, and why.
+
+``--identity NS/SA`` lists every destination the service account may reach, through which
+grant file (with its reason and expiry) or through open access. ``--host HOST[:PORT]``
+names the destination covering the host, how it was chosen (exact host or wildcard), and
+every identity granted it with its file. Exit 0 with an answer, 2 on usage or rules errors.
+``--rules`` takes a folder or a git revision, like ``diff``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.revisions import RevisionError, load_rules
+from webhook.loader import RulesError
+from webhook.loader.names import dns_label_problem, dns_subdomain_problem
+from webhook.review import explain_host, explain_identity
+from webhook.review.explain_output import host_json, host_text, identity_json, identity_text
+
+
+def _identity(value: str) -> tuple[str, str]:
+    namespace, slash, service_account = value.partition("/")
+    if not slash:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: write NAMESPACE/SERVICEACCOUNT, e.g. shop/checkout"
+        )
+    problem = dns_label_problem(namespace, what="namespace") or dns_subdomain_problem(
+        service_account, what="service account"
+    )
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{value!r}: {problem}")
+    return namespace, service_account
+
+
+def _host(value: str) -> tuple[str, int | None]:
+    host, colon, port = value.rpartition(":")
+    if not colon:
+        return value, None
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
+        raise argparse.ArgumentTypeError(f"{value!r}: write HOST or HOST:PORT (port 1-65535)")
+    return host, int(port)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="what an identity may reach, or who may reach a host, and why",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rules", default="rules", help="the rules repository (default: rules)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--identity", type=_identity, metavar="NS/SA", help="e.g. shop/checkout")
+    which.add_argument("--host", type=_host, metavar="HOST[:PORT]", help="e.g. api.stripe.com:443")
+    parser.add_argument(
+        "--now",
+        type=now_option,
+        default=None,
+        help="judge grant expiry at this time (ISO 8601; default: now)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        policy = load_rules(
+            args.rules, own_namespace=os.environ.get("EGRESSGUARD_NAMESPACE") or None
+        ).policy
+    except RevisionError as error:
+        print(f"egressguard explain: {error}", file=sys.stderr)
+        return 2
+    except RulesError as error:
+        print(f"egressguard explain: {args.rules}: the rules do not load", file=sys.stderr)
+        for problem in error.errors:
+            print(problem, file=sys.stderr)
+        return 2
+    now = now_or_clock(args.now)
+    if args.identity is not None:
+        namespace, service_account = args.identity
+        answer = explain_identity(policy, namespace, service_account, now=now)
+        text, data = identity_text(answer), identity_json(answer)
+    else:
+        host, port = args.host
+        found = explain_host(policy, host, port, now=now)
+        text, data = host_text(found), host_json(found)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.format == "json" else text)
+    return 0
