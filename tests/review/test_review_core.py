@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import webhook.review
 from webhook.model.rules import (
@@ -27,7 +29,16 @@ from webhook.model.rules import (
     Port,
     TrustedPrincipals,
 )
-from webhook.review import EVERYONE, Principal, Reach, diff_policies, effective_access, risk_flags
+from webhook.review import (
+    EVERYONE,
+    Direction,
+    Principal,
+    Reach,
+    diff_policies,
+    effective_access,
+    risk_flags,
+)
+from webhook.review.access import host_patterns
 from webhook.review.markdown import MAX_ROWS, render_markdown
 
 NOW = datetime(2027, 1, 10, tzinfo=UTC)
@@ -158,3 +169,68 @@ def test_the_review_package_imports_only_the_model_and_the_engine() -> None:
                 assert name.startswith(allowed) or name.split(".")[0] in stdlib, (
                     f"{module.name} imports {name}"
                 )
+
+
+# --- the access table against a naive oracle --------------------------------------------------
+
+POOL = ("a.example.com", "b.example.com", "*.example.com", "x.a.example.com", "*.a.example.com")
+IDENTITIES = (("ns1", "a"), ("ns2", "b"), ("ns3", "c"))
+EXPIRIES = (None, date(2026, 1, 1), date(2028, 1, 1))
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> Policy:
+    """Up to three destinations sharing a pool of exact and wildcard hosts, and some grants."""
+    owners = draw(st.lists(st.sampled_from((None, 0, 1, 2)), min_size=5, max_size=5))
+    destinations = []
+    for index in range(3):
+        hosts = tuple(h for h, o in zip(POOL, owners, strict=True) if o == index)
+        if not hosts:
+            continue
+        ports = draw(st.sets(st.sampled_from((443, 80)), min_size=1))
+        destinations.append(
+            Destination(
+                f"d{index}",
+                hosts,
+                tuple(Port(p, "TCP") for p in sorted(ports)),
+                "egress",
+                draw(st.sampled_from(tuple(Access))),
+            )
+        )
+    grants = {}
+    for identity in draw(st.lists(st.sampled_from(IDENTITIES), max_size=4)):
+        if destinations:
+            d = draw(st.sampled_from(destinations))
+            grant = Grant(*identity, d.hosts[0], d.ports[0].number, d.name)
+            grants[(identity, d.name)] = dataclasses.replace(
+                grant, expires=draw(st.sampled_from(EXPIRIES))
+            )
+    return policy(destinations=tuple(destinations), grants=tuple(grants.values()))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=policies(), head=policies())
+def test_the_access_table_is_the_difference_of_effective_access(base: Policy, head: Policy) -> None:
+    """Every principal's rows add up to what it reaches after minus before; open gains once."""
+    patterns = host_patterns(base, head)  # the names either side's destinations list
+    identities = [Principal(*i) for i in IDENTITIES]
+    before = effective_access(base, now=NOW, patterns=patterns, identities=identities)
+    after = effective_access(head, now=NOW, patterns=patterns, identities=identities)
+    everyone_gains = after[EVERYONE].keys() - before[EVERYONE].keys()
+    everyone_loses = before[EVERYONE].keys() - after[EVERYONE].keys()
+    diff = diff_policies(base, head, now=NOW)
+    for principal in [EVERYONE, *identities]:
+        reported: dict[Direction, set[Reach]] = {d: set() for d in Direction}
+        for change in diff.access:
+            if change.principal == principal:
+                reported[change.direction].update(change.reaches)
+        gains = after[principal].keys() - before[principal].keys()
+        losses = before[principal].keys() - after[principal].keys()
+        if not principal.is_everyone:
+            gains -= everyone_gains
+            losses -= everyone_loses
+        assert reported[Direction.GAINS] == gains, principal
+        assert reported[Direction.LOSES] == losses, principal
+    assert diff.widens is (
+        any(c.widens for c in diff.access) or any(c.widens for c in diff.destinations)
+    )

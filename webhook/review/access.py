@@ -67,12 +67,44 @@ def granted_destinations(policy: Policy, *, now: datetime) -> dict[Principal, se
     Identities whose grants have all expired are kept with an empty set: they still reach
     the open destinations, like every pod, and must be comparable across two policies.
     """
-    granted: dict[Principal, set[str]] = {}
+    by_identity: dict[tuple[str, str], set[str]] = {}
+    destinations = policy.destinations
     for grant in policy.grants:
-        names = granted.setdefault(Principal(*grant.identity), set())
-        if grant.active(now) and grant.destination in policy.destinations:
+        names = by_identity.setdefault((grant.namespace, grant.service_account), set())
+        # Most grants never expire: skip the date arithmetic for them (large repositories).
+        if (grant.expires is None or grant.active(now)) and grant.destination in destinations:
             names.add(grant.destination)
-    return granted
+    return {Principal(*identity): names for identity, names in by_identity.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Reaches:
+    """What each destination of one policy reaches over a set of patterns, and open access."""
+
+    by_destination: Mapping[str, Mapping[Reach, str]]
+    open: Mapping[Reach, str]
+
+    @classmethod
+    def of(cls, policy: Policy, patterns: Iterable[str]) -> Reaches:
+        by_destination: dict[str, dict[Reach, str]] = {}
+        for pattern in patterns:
+            destination = owner(policy, pattern)
+            if destination is not None:
+                reaches = by_destination.setdefault(destination.name, {})
+                for port in destination.ports:
+                    reaches[Reach(pattern, port.number)] = destination.name
+        open_reaches: dict[Reach, str] = {}
+        for destination in policy.destinations.values():
+            if destination.access is Access.OPEN:
+                open_reaches.update(by_destination.get(destination.name, {}))
+        return cls(by_destination, open_reaches)
+
+    def of_identity(self, destinations: Iterable[str]) -> dict[Reach, str]:
+        """An identity granted ``destinations`` reaches them, and every open destination."""
+        reaches = dict(self.open)
+        for name in destinations:
+            reaches.update(self.by_destination.get(name, {}))
+        return reaches
 
 
 def effective_access(
@@ -92,32 +124,19 @@ def effective_access(
     granted = granted_destinations(policy, now=now)
     for identity in identities:
         granted.setdefault(identity, set())
-    by_destination: dict[str, dict[Reach, str]] = {}
-    for pattern in patterns if patterns is not None else host_patterns(policy):
-        destination = owner(policy, pattern)
-        if destination is not None:
-            reaches = by_destination.setdefault(destination.name, {})
-            for port in destination.ports:
-                reaches[Reach(pattern, port.number)] = destination.name
-    open_reaches: dict[Reach, str] = {}
-    for destination in policy.destinations.values():
-        if destination.access is Access.OPEN:
-            open_reaches.update(by_destination.get(destination.name, {}))
-    access: dict[Principal, dict[Reach, str]] = {EVERYONE: open_reaches}
+    reaches = Reaches.of(policy, patterns if patterns is not None else host_patterns(policy))
+    access: dict[Principal, dict[Reach, str]] = {EVERYONE: dict(reaches.open)}
     for principal, names in granted.items():
-        reaches = dict(open_reaches)
-        for name in names:
-            reaches.update(by_destination.get(name, {}))
-        access[principal] = reaches
+        access[principal] = reaches.of_identity(names)
     return access
 
 
-def grantees(policy: Policy, destination: str, *, now: datetime) -> tuple[Principal, ...]:
-    """The identities with an active grant for ``destination``, sorted."""
-    return tuple(
-        sorted(
-            principal
-            for principal, names in granted_destinations(policy, now=now).items()
-            if destination in names
-        )
-    )
+def grantees_by_destination(
+    granted: Mapping[Principal, set[str]],
+) -> dict[str, tuple[Principal, ...]]:
+    """Each destination's identities with an active grant (from :func:`granted_destinations`)."""
+    found: dict[str, set[Principal]] = {}
+    for principal, names in granted.items():
+        for name in names:
+            found.setdefault(name, set()).add(principal)
+    return {name: tuple(sorted(principals)) for name, principals in found.items()}

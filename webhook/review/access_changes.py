@@ -22,7 +22,7 @@ from webhook.review.access import (
     EVERYONE,
     Principal,
     Reach,
-    effective_access,
+    Reaches,
     granted_destinations,
     host_patterns,
     owner,
@@ -62,10 +62,6 @@ class _Sides:
     direction: Direction
     now: datetime
     granted_in_source: Mapping[Principal, set[str]]
-
-    @classmethod
-    def of(cls, source: Policy, target: Policy, direction: Direction, now: datetime) -> _Sides:
-        return cls(source, target, direction, now, granted_destinations(source, now=now))
 
 
 class _Words(NamedTuple):
@@ -145,19 +141,33 @@ def access_changes(base: Policy, head: Policy, *, now: datetime) -> tuple[Access
     reported once, for :data:`EVERYONE`, not once per identity.
     """
     patterns = host_patterns(base, head)
-    identities = set(granted_destinations(base, now=now)) | set(granted_destinations(head, now=now))
-    before = effective_access(base, now=now, patterns=patterns, identities=identities)
-    after = effective_access(head, now=now, patterns=patterns, identities=identities)
+    granted_base = granted_destinations(base, now=now)
+    granted_head = granted_destinations(head, now=now)
+    reach_base, reach_head = Reaches.of(base, patterns), Reaches.of(head, patterns)
+    changed = {
+        name
+        for name in reach_base.by_destination.keys() | reach_head.by_destination.keys()
+        if reach_base.by_destination.get(name) != reach_head.by_destination.get(name)
+    }
+    before: dict[Principal, dict[Reach, str]] = {EVERYONE: dict(reach_base.open)}
+    after: dict[Principal, dict[Reach, str]] = {EVERYONE: dict(reach_head.open)}
+    for identity in granted_base.keys() | granted_head.keys():
+        granted_before = granted_base.get(identity, set())
+        granted_after = granted_head.get(identity, set())
+        if granted_before == granted_after and not granted_before & changed:
+            continue  # only open access can differ for it, and EVERYONE's rows say that
+        before[identity] = reach_base.of_identity(granted_before)
+        after[identity] = reach_head.of_identity(granted_after)
     groups: dict[tuple[Principal, Direction, str, str], list[Reach]] = defaultdict(list)
     for direction, old, new, sides in (
-        (Direction.GAINS, before, after, _Sides.of(base, head, Direction.GAINS, now)),
-        (Direction.LOSES, after, before, _Sides.of(head, base, Direction.LOSES, now)),
+        (Direction.GAINS, before, after, _Sides(base, head, Direction.GAINS, now, granted_base)),
+        (Direction.LOSES, after, before, _Sides(head, base, Direction.LOSES, now, granted_head)),
     ):
         everyone = new[EVERYONE].keys() - old[EVERYONE].keys()
         for principal in sorted(new):
-            had = old.get(principal, {})
+            old_reaches = old.get(principal, {})
             for reach, destination in new[principal].items():
-                if reach in had or (not principal.is_everyone and reach in everyone):
+                if reach in old_reaches or (not principal.is_everyone and reach in everyone):
                     continue
                 why = _cause(principal, reach, sides)
                 groups[(principal, direction, destination, why)].append(reach)

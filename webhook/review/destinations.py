@@ -14,7 +14,7 @@ from datetime import datetime
 
 from webhook.model.hosts import is_wildcard
 from webhook.model.rules import Access, Destination, Gateway, Policy, Port
-from webhook.review.access import Principal, grantees
+from webhook.review.access import Principal, granted_destinations, grantees_by_destination
 
 
 def _ports(destination: Destination | None) -> dict[int, str]:
@@ -138,6 +138,8 @@ def destination_changes(
 ) -> tuple[DestinationChange, ...]:
     """Destinations added, removed, or changed in hosts, ports, access, gateway or DLP."""
     found = []
+    granted_before = grantees_by_destination(granted_destinations(base, now=now))
+    granted_after = grantees_by_destination(granted_destinations(head, now=now))
     for name in sorted(base.destinations.keys() | head.destinations.keys()):
         before, after = base.destinations.get(name), head.destinations.get(name)
         if before and after and _comparable(before) == _comparable(after):
@@ -147,8 +149,8 @@ def destination_changes(
                 name,
                 before,
                 after,
-                grantees_before=grantees(base, name, now=now) if before else (),
-                grantees_after=grantees(head, name, now=now) if after else (),
+                grantees_before=granted_before.get(name, ()) if before else (),
+                grantees_after=granted_after.get(name, ()) if after else (),
             )
         )
     return tuple(found)
