@@ -132,3 +132,15 @@ def test_errors_and_warnings_together_exit_1_with_both_as_annotations(
     assert code == 1
     assert all(ANNOTATION.match(line) for line in lines), lines
     assert any(line.startswith("::error ") and "Bad_NS" in line for line in lines)
+
+
+def test_now_is_an_option_for_reproducible_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_repo(
+        tmp_path, {"services/ci/builder/github.com:443.rule": "reason: r\nexpires: 2027-01-20\n"}
+    )
+    _, out = run_check([str(tmp_path), "--now", "2027-01-10T12:00:00Z"], capsys)
+    assert "this grant expires in 10 days" in out
+    _, out = run_check([str(tmp_path), "--now", "2027-01-21"], capsys)
+    assert "this grant expired on 2027-01-20" in out

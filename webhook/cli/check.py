@@ -14,9 +14,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO
 
+from webhook.cli.moments import now_option, now_or_clock
 from webhook.loader import LoadResult, Problem, RulesError, Severity, load_repository
 from webhook.loader.lint import (
     DEFAULT_EXPIRY_WARNING_DAYS,
@@ -57,6 +58,12 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help=f"warn about a restricted destination granted to more than N identities "
         f"(default {DEFAULT_MAX_GRANTEES})",
+    )
+    parser.add_argument(
+        "--now",
+        type=now_option,
+        default=None,
+        help="judge expiry at this time (ISO 8601; default: now), for reproducible runs",
     )
 
 
@@ -162,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     problems, result = check_repository(
         directory,
-        now=datetime.now(UTC),
+        now=now_or_clock(args.now),
         expiry_warning_days=args.expiry_warning_days,
         max_grantees=args.max_grantees,
         own_namespace=os.environ.get("EGRESSGUARD_NAMESPACE") or None,
