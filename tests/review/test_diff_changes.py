@@ -306,6 +306,16 @@ def test_an_exception_added_already_expired_waives_nothing(repo: GitRules, cli: 
     assert "(already expired: waives nothing)" in markdown(cli)
 
 
+def test_an_exception_removed_narrows_and_says_what_it_waived(repo: GitRules, cli: Cli) -> None:
+    repo.remove("exceptions/legacy-vpn.yaml").commit("the VPN is retired")
+    data = diff(cli)
+    assert (data["widens"], data["risks"]) == (False, [])
+    assert (
+        "- `legacy-vpn` removed: it waived net-capability for pods of legacy/vpn-client until "
+        "2027-03-31" in markdown(cli)
+    )
+
+
 def test_an_exception_widened_to_the_whole_namespace_is_flagged(repo: GitRules, cli: Cli) -> None:
     repo.edit("exceptions/legacy-vpn.yaml", "  serviceAccount: vpn-client\n", "")
     repo.commit("the whole legacy namespace")

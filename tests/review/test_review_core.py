@@ -39,6 +39,7 @@ from webhook.review import (
     risk_flags,
 )
 from webhook.review.access import host_patterns
+from webhook.review.diff_json import diff_as_json
 from webhook.review.markdown import MAX_ROWS, render_markdown
 
 NOW = datetime(2027, 1, 10, tzinfo=UTC)
@@ -234,3 +235,58 @@ def test_the_access_table_is_the_difference_of_effective_access(base: Policy, he
     assert diff.widens is (
         any(c.widens for c in diff.access) or any(c.widens for c in diff.destinations)
     )
+
+
+def test_every_kind_of_change_renders_in_markdown_and_json() -> None:
+    """One diff with a change of each kind: nothing is left out, nothing crashes."""
+    partner = Destination(
+        "partner",
+        ("orders.partner.example",),
+        (Port(80, "HTTP"),),
+        "egress",
+        tls_origination=True,
+        block_body_patterns=("AKIA", "BEGIN RSA"),
+    )
+    payments = Gateway("payments", "payments-egress", {"istio": "payments"})
+    base = policy(
+        destinations=(GITHUB, partner),
+        grants=(grant("ci"), Grant("shop", "app", "orders.partner.example", 80, "partner")),
+        exceptions=(WAIVER,),
+    )
+    head = policy(
+        config=dataclasses.replace(
+            CONFIG,
+            gateways=(Gateway("egress", "istio-egress", {"istio": "egress-v2"}), payments),
+            default_mode=Mode.WARN,
+        ),
+        destinations=(
+            dataclasses.replace(GITHUB, ports=(Port(443, "TCP"),), gateway="payments"),
+            dataclasses.replace(partner, tls_origination=False, block_body_patterns=("AKIA",)),
+            Destination("pypi", ("pypi.org",), (Port(443, "HTTPS"),), "egress", Access.OPEN),
+        ),
+        grants=(dataclasses.replace(grant("ci"), reason="now with a reason"),),
+        exceptions=(dataclasses.replace(WAIVER, name="vpn2"),),
+    )
+    diff = diff_policies(base, head, now=NOW)
+    out = render_markdown(diff, base="main", head="HEAD")
+    for fragment in (
+        "**Access widens**",
+        "**open-access**: destination pypi is now open",
+        "**dlp**: destination partner no longer refuses request bodies containing 'BEGIN RSA'",
+        "destination github moves from gateway egress to gateway payments",
+        "gateway egress: selector {istio=egressgateway} -> {istio=egress-v2}",
+        "gateway payments: added (namespace payments-egress, selector {istio=payments})",
+        "config.yaml defaultMode: enforce -> warn",
+        "port 443: HTTPS -> TCP",
+        "tlsOrigination off",
+        "`pypi` added (open, gateway egress): pypi.org on 443/HTTPS",
+        "`vpn` removed: it waived net-capability",
+        "`vpn2` added: waives net-capability",
+        "changed `services/ci/app/github.com:443.rule` (github) (was: no reason): now with a",
+        "removed `services/shop/app/orders.partner.example:80.rule` (partner)",
+        "| `shop/app` | loses | `partner` | `orders.partner.example:80` | grant removed: ",
+    ):
+        assert fragment in out, fragment
+    data = diff_as_json(diff)
+    assert data["widens"] is True
+    assert {r["kind"] for r in data["risks"]} == {"open-access", "dlp", "gateway", "config"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from webhook.model.rules import Grant
 from webhook.review import wording
 from webhook.review.access_changes import AccessChange, Direction
 from webhook.review.destinations import DestinationChange
@@ -142,12 +143,24 @@ def _exception(change: ExceptionChange) -> str:
     name = _code(change.name)
     if change.after is None:
         assert change.before is not None
-        return f"{name} removed: it {_cell(wording.waiver(change.before))}"
+        return f"{name} removed: it {_cell(wording.waiver(change.before, past=True))}"
     kind = "added" if change.before is None else "changed"
     state = "" if change.active_after else " (already expired: waives nothing)"
     was = f" (was: {wording.waiver(change.before)})" if change.before is not None else ""
     reason = f" — {change.after.reason}" if change.after.reason else ""
     return f"{name} {kind}: {_cell(wording.waiver(change.after) + state + was + reason)}"
+
+
+def _grant_was(old: Grant, new: Grant) -> str:
+    """What an edited grant file said before, in the fields that changed."""
+    parts = []
+    if old.destination != new.destination:
+        parts.append(f"for {old.destination}")
+    if old.expires != new.expires:
+        parts.append(f"expires {old.expires}" if old.expires else "no expiry")
+    if old.reason != new.reason:
+        parts.append(f"reason {old.reason!r}" if old.reason else "no reason")
+    return ", ".join(parts)
 
 
 def _grant(change: GrantChange) -> str:
@@ -162,10 +175,7 @@ def _grant(change: GrantChange) -> str:
     else:
         state = ""
     if change.before is not None and change.after is not None:
-        old = change.before
-        state += (
-            f" (was: {old.destination}, {f'expires {old.expires}' if old.expires else 'no expiry'})"
-        )
+        state += f" (was: {_grant_was(change.before, change.after)})"
     reason = f": {_cell(grant.reason)}" if grant.reason else ""
     return f"{change.kind} {_code(change.file)} ({grant.destination}){state}{reason}"
 

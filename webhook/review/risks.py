@@ -69,13 +69,18 @@ def _destination_flags(change: DestinationChange) -> list[RiskFlag]:
         for host in change.wildcards_added
     )
     if change.widens_restricted:
-        grantees = wording.plural(len(change.grantees_after), "grantee")
-        who = wording.principals(change.grantees_after)
+        # Grantees new in this change are explained by their own grant file.
+        existing = [p for p in change.grantees_after if p in set(change.grantees_before)]
+        if existing:
+            who = f"{wording.plural(len(existing), 'grantee')} ({wording.principals(existing)})"
+            verb = "gains" if len(existing) == 1 else "gain"
+            effect = f"its {who} {verb} access with no grant of their own"
+        else:
+            effect = "no identity held it before this change"
         flags.append(
             RiskFlag(
                 RiskKind.WIDENED_RESTRICTED,
-                f"restricted destination {name} adds {_added(change)}: its {grantees} "
-                f"({who or 'none yet'}) gain access with no grant of their own",
+                f"restricted destination {name} adds {_added(change)}: {effect}",
             )
         )
     if change.dlp_patterns_removed:

@@ -36,11 +36,11 @@ def scope(exception: PolicyException) -> str:
     return f"every object in namespace {exception.namespace}"
 
 
-def waiver(exception: PolicyException) -> str:
+def waiver(exception: PolicyException, *, past: bool = False) -> str:
     """``waives net-capability for pods of legacy/vpn-client until 2027-03-31``."""
-    return (
-        f"waives {names(sorted(exception.codes))} for {scope(exception)} until {exception.expires}"
-    )
+    verb = "waived" if past else "waives"
+    codes = names(sorted(exception.codes))
+    return f"{verb} {codes} for {scope(exception)} until {exception.expires}"
 
 
 def selector(labels: Mapping[str, str]) -> str:
