@@ -40,7 +40,7 @@ async def test_without_loadable_rules_readyz_refuses_until_they_load(
     assert answer.status == 503
     assert answer.json()["response"] == {
         "uid": "before-rules", "allowed": False,
-        "status": {"code": 503,
+        "status": {"code": 503, "reason": "ServiceUnavailable",
                    "message": "egressguard has no rules loaded yet; it refuses until it has"},
     }
     config.write_text(good)

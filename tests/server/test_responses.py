@@ -30,10 +30,12 @@ def test_an_empty_patch_is_no_patch() -> None:
 
 
 def test_denied_and_errored_carry_code_and_message() -> None:
-    assert complete(denied("no"), REQUEST)["response"]["status"] == {"code": 403, "message": "no"}
+    assert complete(denied("no"), REQUEST)["response"]["status"] == {
+        "code": 403, "reason": "Forbidden", "message": "no"
+    }
     assert complete(errored(500), REQUEST)["response"] == {
         "uid": "u-1", "allowed": False,
-        "status": {"code": 500, "message": "Internal Server Error"},
+        "status": {"code": 500, "reason": "InternalError", "message": "Internal Server Error"},
     }
 
 
@@ -50,5 +52,9 @@ def test_a_refusal_never_patches_and_keeps_its_warnings() -> None:
     response = complete(from_decision(decision, mutating=True), REQUEST)["response"]
     assert response == {
         "uid": "u-1", "allowed": False, "warnings": ["w"],
-        "status": {"code": 403, "message": "egressguard refused this object: [x] bad"},
+        "status": {
+            "code": 403,
+            "reason": "Forbidden",
+            "message": "egressguard refused this object: [x] bad",
+        },
     }

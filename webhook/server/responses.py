@@ -26,6 +26,16 @@ from webhook.model.review import (
     review_response,
 )
 
+# metav1.StatusReason for the codes egressguard answers with: kubectl prints it, as in
+# "Error from server (Forbidden): ...".
+_REASONS: dict[int, str] = {
+    HTTPStatus.BAD_REQUEST: "BadRequest",
+    HTTPStatus.FORBIDDEN: "Forbidden",
+    HTTPStatus.REQUEST_TIMEOUT: "Timeout",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "InternalError",
+    HTTPStatus.SERVICE_UNAVAILABLE: "ServiceUnavailable",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -77,6 +87,8 @@ def complete(answer: Answer, request: AdmissionRequest) -> ReviewResponseWire:
         status: StatusWire = {}
         if answer.code is not None:
             status["code"] = answer.code
+            if answer.code in _REASONS:
+                status["reason"] = _REASONS[answer.code]
         if answer.message:
             status["message"] = answer.message
         response["status"] = status
