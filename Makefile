@@ -31,7 +31,8 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -ra -m 'not e2e'
 
-## Build (once, cached in ~/.cache/egressguard) the kube-apiserver, kubectl and etcd the e2e tests run.
+## Build (once, cached in ~/.cache/egressguard) the kube-apiserver, kube-controller-manager,
+## kubectl and etcd the e2e tests run.
 controlplane:
 	bash tests/e2e/build-controlplane.sh >/dev/null
 
@@ -39,7 +40,7 @@ e2e: $(STAMP) controlplane
 	$(BIN)/pytest -ra -m e2e
 
 demo: $(STAMP) controlplane
-	$(BIN)/python -m tests.e2e.demo
+	$(BIN)/python -m tests.e2e.demo $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
