@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from webhook.cli.moments import now_option, now_or_clock
 from webhook.loader import RulesError, load_repository
 from webhook.render import RenderError, RenderMode, RenderOptions, render
 from webhook.render.output import stream_text, write_directory
@@ -39,14 +39,6 @@ def _address(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r}: not an IP address") from error
 
 
-def _now_option(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{value!r}: not an ISO 8601 time") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "render",
@@ -64,7 +56,7 @@ def add_parser(subparsers: Any) -> None:
         help="write files into DIR instead of one YAML stream on stdout",
     )
     parser.add_argument(
-        "--now", type=_now_option, default=None,
+        "--now", type=now_option, default=None,
         help="which grants are active: as at this time (ISO 8601; default now)",
     )
     parser.add_argument(
@@ -93,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"egressguard render: cannot read rules {args.rules}: {error}", file=sys.stderr)
         return 2
     options = RenderOptions(
-        now=args.now or datetime.now(UTC),
+        now=now_or_clock(args.now),
         gateway_pod_ports=dict(args.gateway_ports),
         upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
     )

@@ -11,11 +11,12 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from webhook.cli.moments import now_option, now_or_clock
 from webhook.engine import evaluate
 from webhook.loader import RulesError, load_repository, read_documents
 from webhook.model.decision import Decision
@@ -125,14 +126,6 @@ def _mode_option(value: str) -> tuple[str, str]:
     return namespace, mode
 
 
-def _now_option(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{value!r}: not an ISO 8601 time") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
@@ -170,7 +163,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument(
         "--now",
-        type=_now_option,
+        type=now_option,
         default=None,
         help="judge as at this time (ISO 8601), for reproducible expiry checks",
     )
@@ -192,7 +185,7 @@ def _print_text(verdicts: Sequence[Verdict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    now = args.now or datetime.now(UTC)
+    now = now_or_clock(args.now)
     # A mode is a namespace label value as the cluster would hold it: an unknown value is
     # judged as enforce, with a warning, exactly as the webhook judges it.
     try:
