@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.loader.repos import GITHUB, write_repo
 from tests.test_cases import ALL_CASES, DEFAULT_NOW, Case
 from webhook.cli.main import main
 
@@ -114,3 +115,39 @@ def test_validate_usage_errors_exit_2(args: list[str], needle: str) -> None:
     result = _run(*args)
     assert result.returncode == 2
     assert needle in result.stderr
+
+
+BROKEN_REPOS = {
+    "yaml-error": (
+        {"destinations/github.yaml": GITHUB.replace("ports:\n", "ports: [\n")},
+        "destinations/github.yaml:",
+    ),
+    "unknown-field": (
+        {"destinations/github.yaml": GITHUB.replace("  hosts:", "  hostz: []\n  hosts:")},
+        "destinations/github.yaml:6:",
+    ),
+    "host-not-covered": (
+        {"services/shop/checkout/api.stripe.com:443.rule": ""},
+        "services/shop/checkout/api.stripe.com:443.rule:1:",
+    ),
+    "host-in-two-destinations": (
+        {"destinations/gh.yaml": GITHUB.replace("name: github", "name: gh")},
+        "destinations/gh.yaml:",
+    ),
+}
+
+
+@pytest.mark.parametrize(("files", "where"), BROKEN_REPOS.values(), ids=BROKEN_REPOS.keys())
+def test_a_broken_rules_repo_makes_validate_exit_2_and_check_exit_1_naming_file_and_line(
+    files: dict[str, str], where: str, tmp_path: Path,
+) -> None:
+    rules = write_repo(tmp_path / "rules", files)
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n"
+                   "spec: {containers: [{name: app, image: app:1}]}\n")
+    validate = _run("validate", "--rules", str(rules), "-f", str(pod))
+    check = _run("check", str(rules))
+    assert validate.returncode == 2, validate.stdout + validate.stderr
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert where in validate.stderr, validate.stderr
+    assert where in check.stdout + check.stderr
