@@ -1,0 +1,86 @@
+"""Profiles egressguard's request path under load: where does a request's CPU time go?
+
+    python -m bench.profile [--grants 10] [--rate 0] [--seconds 5] [--html out.html]
+
+Runs the real server (``webhook.server.runner.start``, uvloop, audit lines to /dev/null)
+in this process under pyinstrument's sampling profiler, drives it with the load generator
+in another process (``--rate 0``: closed loop, as fast as it answers), and prints the
+call tree. Sampling every millisecond costs a few percent, so the shape is trustworthy
+where the absolute rate is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.corpus import SIZES, repository
+from bench.reviews import pod_mix, write_bodies
+from bench.servers import HOST, make_certificates
+from webhook.server.runner import start
+from webhook.server.settings import Settings
+
+
+def devnull_sink() -> object:
+    handle = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+    def write(line: str) -> None:
+        handle.write(line + "\n")
+        handle.flush()
+
+    return write
+
+
+async def profile_under_load(*, grants: int, rate: int, seconds: float, workdir: Path,
+                             html: Path | None) -> str:
+    from pyinstrument import Profiler
+
+    destinations = dict(SIZES)[grants]
+    certificates = make_certificates(workdir / "certs")
+    bodies = write_bodies(workdir / "pods.jsonl", pod_mix(200))
+    settings = Settings(rules=repository(grants, destinations), cert=certificates.cert,
+                        key=certificates.key, host=HOST, port=0, watch=False,
+                        audit_sink=devnull_sink())  # type: ignore[arg-type]
+    server = await start(settings)
+    command = [sys.executable, "-m", "bench.load", "--url", f"{server.url}/mutate",
+               "--ca", str(certificates.ca), "--bodies", str(bodies), "--rate", str(rate),
+               "--duration", str(seconds), "--connections", "16" if rate == 0 else "8"]
+    profiler = Profiler(interval=0.001, async_mode="disabled")
+    try:
+        loader = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
+        profiler.start()
+        output, _ = await loader.communicate()
+        profiler.stop()
+    finally:
+        await server.stop()
+    if html is not None:
+        html.write_text(profiler.output_html())
+    return output.decode() + "\n" + profiler.output_text(unicode=False, color=False,
+                                                         show_all=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grants", type=int, default=SIZES[0][0],
+                        choices=[g for g, _ in SIZES])
+    parser.add_argument("--rate", type=int, default=0, help="0: closed loop, saturating")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML view")
+    args = parser.parse_args(argv)
+    import uvloop
+
+    with tempfile.TemporaryDirectory(prefix="egressguard-profile-") as tmp, \
+            asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        print(runner.run(profile_under_load(grants=args.grants, rate=args.rate,
+                                            seconds=args.seconds, workdir=Path(tmp),
+                                            html=args.html)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The servers under test, each its own process on 127.0.0.1: start, probe, measure, stop.
+
+egressguard's server-side latency is read two ways: exactly, from the ``duration`` of each
+line of its audit log (stdout, written to a file as a log collector would read it), and
+from its Prometheus histogram, whose buckets (1 ms, 2.5 ms, ...) are coarse.
+
+CPU and memory are read from ``/proc/<pid>`` (Linux): CPU seconds are user + system time
+of the server process, RSS is its resident set now (``VmRSS``) and at its peak (``VmHWM``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from webhook.certs.files import CA_CERT, TLS_CERT, TLS_KEY, CertificateFiles
+from webhook.certs.pki import build_ca, build_serving_certificate
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+HOST = "127.0.0.1"
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Certificates:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(folder: Path) -> Certificates:
+    """A CA and a serving certificate for 127.0.0.1, made by egressguard's own PKI code."""
+    ca = build_ca(now=datetime.now(UTC), common_name="egressguard bench CA")
+    serving = build_serving_certificate(
+        ca, service="egressguard", namespace="egressguard-system", now=datetime.now(UTC),
+        dns_names=["localhost"], ips=[HOST],
+    )
+    CertificateFiles(folder).write(ca_bundle=ca.cert_pem, ca_key=None, serving=serving)
+    return Certificates(folder / CA_CERT, folder / TLS_CERT, folder / TLS_KEY)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """One Prometheus histogram series: cumulative counts by upper bound, in seconds."""
+
+    buckets: tuple[tuple[float, float], ...]
+
+    def minus(self, earlier: Histogram) -> Histogram:
+        before = dict(earlier.buckets)
+        return Histogram(tuple((le, count - before.get(le, 0.0)) for le, count in self.buckets))
+
+    @property
+    def count(self) -> float:
+        return self.buckets[-1][1] if self.buckets else 0.0
+
+    def quantile(self, q: float) -> float | None:
+        """Like PromQL's histogram_quantile: linear within the bucket, in milliseconds."""
+        total = self.count
+        if total <= 0:
+            return None
+        rank = q * total
+        lower, below = 0.0, 0.0
+        for le, cumulative in self.buckets:
+            if cumulative >= rank:
+                if le == float("inf"):
+                    return round(lower * 1000, 3)
+                inside = cumulative - below
+                fraction = (rank - below) / inside if inside else 1.0
+                return round((lower + (le - lower) * fraction) * 1000, 3)
+            lower, below = le, cumulative
+        return None
+
+    def share_within(self, seconds: float) -> float | None:
+        """The fraction of observations at or under a bucket bound (exact, no interpolation)."""
+        total = self.count
+        for le, cumulative in self.buckets:
+            if abs(le - seconds) < 1e-12:
+                return cumulative / total if total else None
+        return None
+
+
+_SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][\w:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_histogram(text: str, name: str, labels: dict[str, str]) -> Histogram:
+    """The ``<name>_bucket`` series whose labels include ``labels``, summed over the rest."""
+    sums: dict[float, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match["name"] != f"{name}_bucket":
+            continue
+        found = dict(_LABEL.findall(match["labels"]))
+        if any(found.get(k) != v for k, v in labels.items()):
+            continue
+        le = float(found["le"].replace("+Inf", "inf"))
+        sums[le] = sums.get(le, 0.0) + float(match["value"])
+    return Histogram(tuple(sorted(sums.items())))
+
+
+@dataclass
+class Server:
+    """A server process under test and how to reach and read it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    path: str  # where reviews are POSTed
+    ready_path: str
+    certificates: Certificates
+    metric: tuple[str, dict[str, str]] | None = None  # server-side latency histogram
+    log_file: Path | None = None
+    audit_file: Path | None = None  # egressguard's audit log: one line, one duration each
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def url(self) -> str:
+        return f"https://{HOST}:{self.port}{self.path}"
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.certificates.ca))
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                timeout: float = 10.0) -> tuple[int, bytes]:
+        connection = http.client.HTTPSConnection(HOST, self.port, context=self.context(),
+                                                 timeout=timeout)
+        try:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def wait_ready(self, timeout: float) -> float:
+        """Seconds from start until the server answered its readiness probe with 200."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}"
+                                   f"{self._log_tail()}")
+            try:
+                status, _ = self.request("GET", self.ready_path, timeout=2.0)
+                if status == 200:
+                    return time.monotonic() - self.started
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} was not ready within {timeout:.0f} s{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        lines = self.log_file.read_text(errors="replace").splitlines()[-15:]
+        return ":\n  " + "\n  ".join(lines) if lines else ""
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def memory(self) -> dict[str, float]:
+        """RSS now and at peak, in MiB."""
+        values = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = round(int(value.split()[0]) / 1024, 1)
+        return {"rss_mib": values.get("VmRSS", 0.0), "peak_rss_mib": values.get("VmHWM", 0.0)}
+
+    def audit_position(self) -> int:
+        return self.audit_file.stat().st_size if self.audit_file is not None else 0
+
+    def audit_durations(self, since: int) -> list[float]:
+        """The ``duration`` (seconds) of each /mutate answer audited after ``since``."""
+        if self.audit_file is None:
+            return []
+        with self.audit_file.open("rb") as audit:
+            audit.seek(since)
+            lines = audit.read().split(b"\n")
+        durations = []
+        for line in lines:
+            if line:
+                entry = orjson.loads(line)
+                if entry.get("webhook") == "mutate":
+                    durations.append(float(entry["duration"]))
+        return durations
+
+    def latency_histogram(self) -> Histogram | None:
+        if self.metric is None:
+            return None
+        try:
+            status, body = self.request("GET", "/metrics")
+        except (OSError, http.client.HTTPException):
+            return None
+        if status != 200:
+            return None
+        name, labels = self.metric
+        histogram = parse_histogram(body.decode(), name, labels)
+        return histogram if histogram.buckets else None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def _spawn(command: Sequence[str], log_file: Path,
+           stdout_file: Path | None = None) -> subprocess.Popen[bytes]:
+    with log_file.open("wb") as log, \
+            (stdout_file.open("wb") if stdout_file else open(os.devnull, "wb")) as out:
+        return subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def start_egressguard(name: str, rules: Path, certificates: Certificates,
+                      workdir: Path, *, what_if: str | None = None) -> Server:
+    """``egressguard serve`` as deployed: uvloop, audit lines on stdout, no cluster.
+
+    ``what_if`` names a proposed server change to apply (:mod:`bench.whatif`).
+    """
+    port = free_port()
+    log_file = workdir / f"{name}.log"
+    audit_file = workdir / f"{name}.audit.jsonl"
+    program = ["-m", "bench.whatif", what_if] if what_if else ["-m", "webhook"]
+    command = [sys.executable, *program, "serve", "--rules", str(rules),
+               "--cert", str(certificates.cert), "--key", str(certificates.key),
+               "--host", HOST, "--port", str(port), "--namespaces", "none", "--no-watch",
+               "--log-level", "WARNING"]
+    return Server(name, _spawn(command, log_file, audit_file), port, "/mutate", "/readyz",
+                  certificates,
+                  metric=("egressguard_admission_duration_seconds", {"webhook": "mutate"}),
+                  log_file=log_file, audit_file=audit_file)
+
+
+def start_null(certificates: Certificates, workdir: Path) -> Server:
+    port = free_port()
+    log_file = workdir / "null.log"
+    command = [sys.executable, "-m", "bench.null", "--cert", str(certificates.cert),
+               "--key", str(certificates.key), "--host", HOST, "--port", str(port)]
+    return Server("null", _spawn(command, log_file), port, "/mutate", "/healthz", certificates,
+                  log_file=log_file)
+
+
+def start_opa(binary: Path, bundle: Path, certificates: Certificates, workdir: Path,
+              *, query_path: str) -> Server:
+    """``opa run --server`` over HTTPS with the same certificate, no decision logs."""
+    port = free_port()
+    log_file = workdir / "opa.log"
+    command = [str(binary), "run", "--server", "--addr", f"{HOST}:{port}",
+               "--tls-cert-file", str(certificates.cert),
+               "--tls-private-key-file", str(certificates.key),
+               "--log-level", "error", "--disable-telemetry", str(bundle)]
+    return Server("opa", _spawn(command, log_file), port, query_path, "/health", certificates,
+                  metric=("http_request_duration_seconds", {"handler": "v0/data"}),
+                  log_file=log_file)
