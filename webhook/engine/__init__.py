@@ -18,10 +18,10 @@ from webhook.model.decision import Decision
 from webhook.model.review import AdmissionRequest
 from webhook.model.rules import Mode, Policy
 
-__all__ = ["Decision", "evaluate", "resolve_mode"]
+__all__ = ["Decision", "evaluate", "namespace_of", "resolve_mode"]
 
 
-def _namespace(request: AdmissionRequest) -> str:
+def namespace_of(request: AdmissionRequest) -> str:
     """The namespace an object lives in; "" for cluster-scoped objects.
 
     The API server puts a Namespace's own name in ``request.namespace``; a Namespace lives
@@ -85,7 +85,7 @@ def evaluate(
     """
     config = policy.config
     handler = handler_for(request.kind.group, request.kind.kind)
-    namespace = _namespace(request)
+    namespace = namespace_of(request)
     if handler is None:
         return Decision(allowed=True, mode=config.default_mode)
     if namespace in config.exempt_namespaces or _is_exempt_namespace_object(request, policy):

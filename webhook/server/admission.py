@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
 
 import orjson
 from aiohttp import web
 
-from webhook.engine import evaluate
+from webhook.engine import evaluate, namespace_of
 from webhook.model.review import AdmissionRequest, MalformedReview, parse_review
 from webhook.model.rules import Policy
 from webhook.server.decoding import UndecodableBody, decode_json
@@ -52,20 +51,10 @@ def reply(answer: Answer, request: AdmissionRequest, *, status: int = 200) -> we
     )
 
 
-def object_namespace(request: AdmissionRequest) -> str:
-    if request.namespace:
-        return request.namespace
-    for obj in (request.object, request.old_object):
-        metadata: Any = obj.get("metadata") if obj is not None else None
-        if isinstance(metadata, dict) and isinstance(metadata.get("namespace"), str):
-            return str(metadata["namespace"])
-    return ""
-
-
 def namespace_labels(request: AdmissionRequest, policy: Policy, source: NamespaceLabels,
                      modes: Mapping[str, str]) -> Mapping[str, str] | None:
     """The labels of the request's namespace; None when unknown (judged as enforce)."""
-    namespace = object_namespace(request)
+    namespace = namespace_of(request)
     if not namespace:
         return {}  # cluster-scoped: the engine judges it in enforce mode anyway
     labels = source.labels(namespace)
