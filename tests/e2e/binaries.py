@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 BUILD_SCRIPT = Path(__file__).with_name("build-controlplane.sh")
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
@@ -48,3 +52,14 @@ def _has_fileno(stream: object) -> bool:
     except (AttributeError, OSError, ValueError):
         return False
     return True
+
+
+@contextlib.contextmanager
+def terminal_output(config: pytest.Config) -> Iterator[None]:
+    """Let output through pytest's capture, so progress is seen as it happens."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield
