@@ -31,6 +31,7 @@ RESOURCES = {
     "Sidecar": "sidecars", "WorkloadEntry": "workloadentries", "ConfigMap": "configmaps",
     "NetworkPolicy": "networkpolicies", "Service": "services", "Endpoints": "endpoints",
     "EndpointSlice": "endpointslices", "Namespace": "namespaces",
+    "WasmPlugin": "wasmplugins", "TrafficExtension": "trafficextensions",
 }
 
 

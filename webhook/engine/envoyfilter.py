@@ -114,38 +114,58 @@ def _contradicts(labels: dict[str, Any], gateway: Gateway) -> bool:
     )
 
 
-def _gateway_reach(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
+GATEWAY_KINDS = frozenset({"gateway", "gatewayclass"})
+
+
+def _gateway_reach(
+    ctx: Context,
+    spec: dict[str, Any],
+    *,
+    kind: str = "EnvoyFilter",
+    selector_field: str = "workloadSelector",
+    labels_field: str = "labels",
+) -> list[Violation]:
     gateways = _gateways_in_scope(ctx)
     if not gateways:
         return []
     first = gateways[0]
     fix = "ask the security team"
-    refs = as_list(field(spec, "targetRefs"))
-    for i, ref in enumerate(refs):
-        kind = as_dict(ref).get("kind")
-        if not isinstance(kind, str) or kind.strip().lower() == "gateway":
-            message = (
-                f"EnvoyFilter targets a Gateway, in reach of {first.namespace}/{first.name}; {fix}"
-            )
-            return [_violation(Code.ENVOYFILTER_GATEWAY, message, f"spec.targetRefs[{i}]")]
-    selector = field(spec, "workloadSelector")
-    if refs and not has(spec, "workloadSelector"):
+    refs = [("spec.targetRef", field(spec, "targetRef"))] if has(spec, "targetRef") else []
+    refs += [(f"spec.targetRefs[{i}]", r) for i, r in enumerate(as_list(field(spec, "targetRefs")))]
+    for path, ref in refs:
+        ref_kind = as_dict(ref).get("kind")
+        if not isinstance(ref_kind, str) or ref_kind.strip().lower() in GATEWAY_KINDS:
+            message = f"{kind} targets a Gateway, in reach of {first.namespace}/{first.name}; {fix}"
+            return [_violation(Code.ENVOYFILTER_GATEWAY, message, path)]
+    if refs and not has(spec, selector_field):
         return []
-    labels = field(selector, "labels") if isinstance(selector, dict) else None
+    selector = field(spec, selector_field)
+    labels = field(selector, labels_field) if isinstance(selector, dict) else None
+    where = f"spec.{selector_field}"
     if not isinstance(labels, dict) or not labels:
         message = (
-            f"EnvoyFilter without workloadSelector labels applies to gateway "
+            f"{kind} without {selector_field} labels applies to gateway "
             f"{first.namespace}/{first.name}; select only your workloads, or {fix}"
         )
-        return [_violation(Code.ENVOYFILTER_GATEWAY, message, "spec.workloadSelector")]
+        return [_violation(Code.ENVOYFILTER_GATEWAY, message, where)]
     for gateway in gateways:
         if not _contradicts(labels, gateway):
             message = (
-                f"EnvoyFilter's workloadSelector may select gateway {gateway.namespace}/"
+                f"{kind}'s {selector_field} may select gateway {gateway.namespace}/"
                 f"{gateway.name}; add a label contradicting its selector, or {fix}"
             )
-            return [_violation(Code.ENVOYFILTER_GATEWAY, message, "spec.workloadSelector")]
+            return [_violation(Code.ENVOYFILTER_GATEWAY, message, where)]
     return []
+
+
+def judge_proxy_extension(ctx: Context, obj: JSONObject) -> Findings:
+    """WasmPlugin and TrafficExtension load code into proxies as an EnvoyFilter does, so
+    one that may reach a gateway is ``envoyfilter-gateway`` by the same scoping rules."""
+    kind = ctx.request.kind.kind
+    spec = as_dict(obj.get("spec"))
+    reach = _gateway_reach(ctx, spec, kind=kind, selector_field="selector",
+                           labels_field="matchLabels")
+    return Findings(violations=tuple(reach))
 
 
 # -- one patch ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webhook.engine import istio, namespaces, network, pods
+from webhook.engine import envoyfilter, istio, namespaces, network, pods
 from webhook.engine.context import KindHandler
 
 _WORKLOAD = KindHandler(state=pods.judge_workload)
@@ -18,6 +18,10 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("networking.istio.io", "EnvoyFilter"): KindHandler(state=istio.judge_envoy_filter),
     ("networking.istio.io", "Sidecar"): KindHandler(state=istio.judge_sidecar),
     ("networking.istio.io", "WorkloadEntry"): KindHandler(state=istio.judge_workload_entry),
+    ("extensions.istio.io", "WasmPlugin"): KindHandler(state=envoyfilter.judge_proxy_extension),
+    ("extensions.istio.io", "TrafficExtension"): KindHandler(
+        state=envoyfilter.judge_proxy_extension
+    ),
     ("", "ConfigMap"): KindHandler(state=istio.judge_mesh_config),
     ("networking.k8s.io", "NetworkPolicy"): KindHandler(
         state=network.judge_network_policy,
