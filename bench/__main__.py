@@ -55,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (under a minute)")
     parser.add_argument("--only", choices=("engine", "load"), help="run one part")
-    parser.add_argument("--what-if", choices=("gc-freeze",),
-                        help="also measure the 100k server with a proposed server change "
-                             "applied at run time (bench/whatif.py)")
+    parser.add_argument("--what-if", metavar="CHANGE[,CHANGE]",
+                        help="also measure the 100k server with proposed server changes "
+                             "applied at run time: gc-freeze, entitlement-keys "
+                             "(bench/whatif.py)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="where latest.json and latency.png go (default bench/results)")
     args = parser.parse_args(argv)

@@ -13,16 +13,25 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _bounded(server: dict[str, Any], key: str) -> str:
+    """A server-side figure; "<=" when it is only a histogram bucket's upper bound."""
+    value = server.get(key)
+    if value is None:
+        return "-"
+    return f"<={value:g}" if "bound" in server.get("source", "") else f"{value:.2f}"
+
+
 def table(load: dict[str, Any]) -> str:
     """One row per server and rate; ``max`` is the closed-loop saturation step."""
-    header = (f"{'server':<24} {'rate':>5} {'done/s':>7} {'p50':>6} {'p99':>7} {'p99.9':>7} "
+    width = max(16, *(len(step["server"]) for step in load["steps"]))
+    header = (f"{'server':<{width}} {'rate':>5} {'done/s':>7} {'p50':>6} {'p99':>7} {'p99.9':>7} "
               f"{'srv p99':>7} {'srv p99.9':>9} {'lag p99':>7} {'errors':>6} {'CPU':>5} "
               f"{'RSS MiB':>7}")
     lines = [
         "load: latency in ms from each request's intended send time (open loop, HTTPS "
         "keep-alive);",
         "srv = as the server measured it (egressguard: its audit log's durations, exact; "
-        "OPA: its histogram, interpolated);",
+        "OPA: the bound of its histogram bucket);",
         "lag = how late the load generator itself handed a request to a connection",
         header,
         "-" * len(header),
@@ -32,9 +41,9 @@ def table(load: dict[str, Any]) -> str:
         server = step.get("server_ms") or {}
         rate = "max" if step["rate"] == SATURATION else f"{step['rate']:.0f}"
         lines.append(
-            f"{step['server']:<24} {rate:>5} {step['achieved_rps']:>7.0f} "
+            f"{step['server']:<{width}} {rate:>5} {step['achieved_rps']:>7.0f} "
             f"{_ms(latency['p50']):>6} {_ms(latency['p99']):>7} {_ms(latency['p999']):>7} "
-            f"{_ms(server.get('p99')):>7} {_ms(server.get('p999')):>9} "
+            f"{_bounded(server, 'p99'):>7} {_bounded(server, 'p999'):>9} "
             f"{_ms(step['send_lag_ms']['p99']):>7} {step['errors']:>6} "
             f"{step['cpu']:>5.2f} {step['rss_mib']:>7.1f}"
         )
@@ -130,7 +139,7 @@ def chart(load: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (client, server) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=90)
+    figure, (client, server) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=72)
     names = list(dict.fromkeys(s["server"] for s in load["steps"]))
     for index, name in enumerate(names):
         steps = sorted((s for s in load["steps"]
@@ -148,7 +157,8 @@ def chart(load: dict[str, Any], path: Path) -> Path:
             server.plot([r for r, _ in measured], [v for _, v in measured], "o-", color=color,
                         label=f"{name} p99")
     client.set_title("client: from intended send (open loop, HTTPS keep-alive)", fontsize=10)
-    server.set_title("server-side p99 (egressguard: audit log; OPA: histogram)", fontsize=10)
+    server.set_title("server-side p99 (egressguard: audit log; OPA: histogram bucket bound)",
+                     fontsize=10)
     for axis in (client, server):
         axis.set_yscale("log")
         axis.set_xlabel("offered load (requests/s)")

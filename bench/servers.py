@@ -89,6 +89,16 @@ class Histogram:
             lower, below = le, cumulative
         return None
 
+    def bound(self, q: float) -> float | None:
+        """The upper bound (ms) of the bucket holding the ``q`` quantile: what is certain."""
+        total = self.count
+        if total <= 0:
+            return None
+        for le, cumulative in self.buckets:
+            if cumulative >= q * total:
+                return le * 1000
+        return None
+
     def share_within(self, seconds: float) -> float | None:
         """The fraction of observations at or under a bucket bound (exact, no interpolation)."""
         total = self.count
@@ -151,21 +161,20 @@ class Server:
         finally:
             connection.close()
 
+    def probe(self) -> bool:
+        """Whether the readiness probe answers 200 now; raises if the process has exited."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}"
+                               f"{self._log_tail()}")
+        try:
+            status, _ = self.request("GET", self.ready_path, timeout=2.0)
+        except (OSError, http.client.HTTPException):
+            return False
+        return status == 200
+
     def wait_ready(self, timeout: float) -> float:
         """Seconds from start until the server answered its readiness probe with 200."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}"
-                                   f"{self._log_tail()}")
-            try:
-                status, _ = self.request("GET", self.ready_path, timeout=2.0)
-                if status == 200:
-                    return time.monotonic() - self.started
-            except (OSError, http.client.HTTPException):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} was not ready within {timeout:.0f} s{self._log_tail()}")
+        return wait_all_ready([self], timeout=timeout)[self.name]
 
     def _log_tail(self) -> str:
         if self.log_file is None or not self.log_file.exists():
@@ -225,6 +234,24 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def wait_all_ready(servers: Sequence[Server], *, timeout: float) -> dict[str, float]:
+    """Seconds from each server's start until it was ready, probing all of them in turn."""
+    pending = list(servers)
+    ready: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for server in list(pending):
+            if server.probe():
+                ready[server.name] = round(time.monotonic() - server.started, 1)
+                pending.remove(server)
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(server.name for server in pending)
+            raise RuntimeError(f"not ready within {timeout:.0f} s: {names}"
+                               f"{pending[0]._log_tail()}")
+        time.sleep(0.05)
+    return ready
 
 
 def _spawn(command: Sequence[str], log_file: Path,
