@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick render-golden clean
+.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick bench-profile render-golden clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "egressguard needs Python 3.11 or newer"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)
@@ -26,6 +26,7 @@ test: lint controlplane
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 	$(BIN)/lint-imports
 
 unit: $(STAMP)
@@ -47,6 +48,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+## Where a request's CPU goes: pyinstrument on the real server under load, 100,000 grants.
+bench-profile: $(STAMP)
+	$(BIN)/python -m bench.profile --grants 100000
 
 ## Regenerate the render golden files after an intended change (then review the diff).
 render-golden: $(STAMP)

@@ -23,6 +23,7 @@ from webhook.loader.lint import (
     DEFAULT_EXPIRY_WARNING_DAYS,
     DEFAULT_MAX_GRANTEES,
     expiry_warnings,
+    reason_warnings,
     usage_warnings,
 )
 from webhook.loader.problems import sort_problems
@@ -102,7 +103,8 @@ def check_repository(
         return error.problems, None
     dated = expiry_warnings(result.policy, now=now, window_days=expiry_warning_days)
     usage = usage_warnings(result.policy, now=now, max_grantees=max_grantees)
-    return sort_problems((*result.warnings, *result.notes, *dated, *usage)), result
+    reasons = reason_warnings(result.policy)
+    return sort_problems((*result.warnings, *result.notes, *reasons, *dated, *usage)), result
 
 
 def _escape_data(text: str) -> str:

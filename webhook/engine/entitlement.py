@@ -96,7 +96,7 @@ def entitlement_of(ctx: Context, pod: PodView, service_account: str) -> Entitlem
     namespace = ctx.namespace
     grants = policy.grants_for(namespace, service_account)
     active = {g.destination for g in grants if g.active(ctx.now)}
-    result = Entitlement(destinations=active & set(policy.destinations))
+    result = Entitlement(destinations=active & policy.destinations.keys())
     annotation = policy.config.request_annotation
     value = pod.annotations.get(annotation)
     if value is None:

@@ -241,13 +241,6 @@ def build_grant(
     if fields is None:
         return None
     reason, expires = fields
-    if not reason:
-        problems.note(
-            path,
-            1,
-            f"this grant gives no reason; write 'reason: <why {namespace}/{service_account} "
-            f"needs {host}>' in it, for reviewers and audits",
-        )
     return Grant(
         namespace=namespace,
         service_account=service_account,

@@ -55,6 +55,20 @@ def expiry_warnings(
     return sort_problems(found)
 
 
+def reason_warnings(policy: Policy) -> tuple[Problem, ...]:
+    """Grants that give no reason: for reviewers and audits, not for the webhook, which
+    would hold one message per grant for nothing."""
+    return tuple(
+        _warning(
+            grant.source,
+            f"this grant gives no reason; write 'reason: <why {grant.namespace}/"
+            f"{grant.service_account} needs {grant.host}>' in it, for reviewers and audits",
+        )
+        for grant in policy.grants
+        if not grant.reason
+    )
+
+
 def _grantees(policy: Policy, *, now: datetime) -> tuple[set[str], dict[str, set[tuple[str, str]]]]:
     """Destinations any grant file names, and each one's identities with an active grant."""
     named: set[str] = set()

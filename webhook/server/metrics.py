@@ -17,7 +17,8 @@ from webhook.model.review import OPERATIONS, AdmissionRequest
 
 # Sub-millisecond buckets: a decision usually takes a few hundred microseconds.
 LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5,
 )
 _KINDS = frozenset(kind for _, kind in judged_kinds())
 CONTENT_TYPE = CONTENT_TYPE_LATEST

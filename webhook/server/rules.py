@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -42,6 +43,20 @@ def describe_failure(error: Exception) -> list[str]:
     if problems:
         return [str(problem) for problem in problems]
     return [f"{type(error).__name__}: {error}"]
+
+
+def settle_heap() -> None:
+    """Collect once after a swap, then freeze what survives.
+
+    A large Policy is hundreds of thousands of long-lived objects; left to the cyclic
+    garbage collector, each full collection walks them all, a pause of ~100 ms at 100,000
+    grants in the middle of some admission request. Frozen objects are still freed by
+    reference counting when the next swap drops them; unfreezing first lets the one
+    collection here reclaim any cycles among them.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class RulesState:
@@ -86,6 +101,8 @@ class RulesState:
                 loaded_at=self._clock(),
             )
             self.snapshot = snapshot  # the swap: one reference assignment
+            del current, loaded
+            settle_heap()
             self.last_error = []
             self._metrics.rules_loaded_now(
                 generation=generation, revision=snapshot.revision, at=snapshot.loaded_at
@@ -93,7 +110,7 @@ class RulesState:
             log.info(
                 "serving rules %s (generation %d) from %s: %d destinations, %d grants",
                 snapshot.revision or "(no revision)", generation, self.path,
-                len(policy.destinations), len(policy.grants),
+                len(snapshot.policy.destinations), len(snapshot.policy.grants),
             )
             return True
 
