@@ -55,10 +55,6 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (under a minute)")
     parser.add_argument("--only", choices=("engine", "load"), help="run one part")
-    parser.add_argument("--what-if", metavar="CHANGE[,CHANGE]",
-                        help="also measure the 100k server with proposed server changes "
-                             "applied at run time: gc-freeze, entitlement-keys "
-                             "(bench/whatif.py)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="where latest.json and latency.png go (default bench/results)")
     args = parser.parse_args(argv)
@@ -82,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only != "engine":
         log("load runs: egressguard, the null webhook and OPA ...")
         with tempfile.TemporaryDirectory(prefix="egressguard-bench-") as tmp:
-            load = compare.run(Path(tmp), quick=args.quick, what_if=args.what_if, log=log)
+            load = compare.run(Path(tmp), quick=args.quick, log=log)
         load["goals"] = report.goals(load, load["large"])
         result["load"] = load
         print(report.table(load))

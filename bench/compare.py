@@ -139,8 +139,7 @@ def exact_quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def run(workdir: Path, *, quick: bool, what_if: str | None = None,
-        log: Log = print) -> dict[str, Any]:
+def run(workdir: Path, *, quick: bool, log: Log = print) -> dict[str, Any]:
     plan = Plan.of(quick=quick)
     certificates = make_certificates(workdir / "certs")
     mix = pod_mix(200 if quick else 600)
@@ -156,9 +155,6 @@ def run(workdir: Path, *, quick: bool, what_if: str | None = None,
         servers.append(start_null(certificates, workdir))
         bundle = write_bundle(load_repository(small).policy, workdir / "opa-bundle")
         servers.append(start_opa(opa, bundle, certificates, workdir, query_path=QUERY_PATH))
-        if what_if:
-            servers.append(start_egressguard(f"{servers[0].name}+{what_if}", large,
-                                             certificates, workdir, what_if=what_if))
         startup = wait_all_ready(servers, timeout=300)
         log("  servers ready: " + ", ".join(f"{k} {v} s" for k, v in startup.items()))
         large_server, ours, null, opa_server, *extra = servers
@@ -203,7 +199,6 @@ def run(workdir: Path, *, quick: bool, what_if: str | None = None,
         "rules": {"egressguard": f"{SMALLEST[0]} grants", "opa": f"{SMALLEST[0]} grants",
                   large_server.name: f"{LARGEST[0]:,} grants, {LARGEST[1]:,} destinations"},
         "large": large_server.name,
-        "what_if": what_if,
         "startup_seconds": startup,
         "verification": checks,
         "steps": steps,

@@ -263,16 +263,12 @@ def _spawn(command: Sequence[str], log_file: Path,
 
 
 def start_egressguard(name: str, rules: Path, certificates: Certificates,
-                      workdir: Path, *, what_if: str | None = None) -> Server:
-    """``egressguard serve`` as deployed: uvloop, audit lines on stdout, no cluster.
-
-    ``what_if`` names a proposed server change to apply (:mod:`bench.whatif`).
-    """
+                      workdir: Path) -> Server:
+    """``egressguard serve`` as deployed: uvloop, audit lines on stdout, no cluster."""
     port = free_port()
     log_file = workdir / f"{name}.log"
     audit_file = workdir / f"{name}.audit.jsonl"
-    program = ["-m", "bench.whatif", what_if] if what_if else ["-m", "webhook"]
-    command = [sys.executable, *program, "serve", "--rules", str(rules),
+    command = [sys.executable, "-m", "webhook", "serve", "--rules", str(rules),
                "--cert", str(certificates.cert), "--key", str(certificates.key),
                "--host", HOST, "--port", str(port), "--namespaces", "none", "--no-watch",
                "--log-level", "WARNING"]
