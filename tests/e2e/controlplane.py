@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from webhook.certs.pki import build_ca, build_serving_certificate
+
 from . import pki
 from .kubectl import Kubectl
 from .processes import Process, free_port, local_env, wait_until
@@ -201,13 +203,10 @@ class ControlPlane:
 
     def _write_pki(self) -> None:
         now = datetime.datetime.now(datetime.UTC)
-        ca = pki.make_ca(common_name="egressguard-e2e-ca", now=now)
-        serving = pki.make_serving_cert(
-            ca,
-            common_name="kube-apiserver",
-            dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
-            ips=["127.0.0.1", "10.0.0.1"],
-            now=now,
+        ca = build_ca(common_name="egressguard-e2e-ca", now=now)
+        serving = build_serving_certificate(
+            ca, service="kubernetes", namespace="default", now=now,
+            dns_names=["localhost"], ips=["127.0.0.1", "10.0.0.1"],
         )
         signing = pki.make_signing_key()
         self.pki_dir.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from webhook.model.rules import Gateway, Port
 from webhook.render.dlp import lua_source
 from webhook.render.network import GatewayPods, destination_policies, gateway_control_plane_policy
 from webhook.render.objects import Context, Document, RenderedFile, bounded_name, document
-from webhook.render.plan import HBONE_PORT, DestinationPlan, host_slug, port_list
+from webhook.render.plan import HBONE_PORT, DestinationPlan, dlp_notes, host_slug
 from webhook.render.sidecar import NETWORKING, SECURITY, mesh_protocol, se_port_name
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -235,18 +235,10 @@ def notes(plan: DestinationPlan) -> tuple[str, ...]:
             f"A grant in these policies expires after {until.isoformat()}: render again then, "
             "or the waypoint keeps admitting it."
         )
-    for port in plan.dlp_blind_ports():
-        found.append(
-            f"dlp.blockBodyPatterns not applied on port {port.number}/{port.protocol}: the "
-            "body is encrypted from the pod to the destination. Set tlsOrigination and let "
-            "pods speak HTTP for the waypoint to see it."
-        )
-    if plan.dlp_ports():
-        found.append(
-            f"DLP: POSTs to {port_list(plan.dlp_ports())}"
-            " are refused with 400 when the body contains a blocked pattern "
-            "(TrafficExtension with a Lua filter; EnvoyFilter does not apply to waypoints)."
-        )
+    found += dlp_notes(
+        plan, proxy="waypoint",
+        mechanism="TrafficExtension with a Lua filter; EnvoyFilter does not apply to waypoints",
+    )
     return tuple(found)
 
 

@@ -16,7 +16,7 @@ import hashlib
 from webhook.render.envoy_config import bootstrap, container_ports, served_hosts
 from webhook.render.network import GatewayPods, destination_policies, resolver_rule
 from webhook.render.objects import Context, Document, RenderedFile, document
-from webhook.render.plan import DestinationPlan, port_list
+from webhook.render.plan import DestinationPlan, dlp_notes
 from webhook.render.yamltext import yaml_text
 
 ENVOY_UID = 101  # the `envoy` user of the envoyproxy/envoy image
@@ -229,18 +229,7 @@ def notes(plan: DestinationPlan) -> tuple[str, ...]:
                 f"reaching it goes to {served_hosts(plan, port)[0]}. Give a TCP destination "
                 "one host to be exact."
             )
-    for port in plan.dlp_blind_ports():
-        found.append(
-            f"dlp.blockBodyPatterns not applied on port {port.number}/{port.protocol}: the "
-            "body is encrypted from the pod to the destination. Set tlsOrigination and let "
-            "pods speak HTTP for the gateway to see it."
-        )
-    if plan.dlp_ports():
-        found.append(
-            f"DLP: POSTs to {port_list(plan.dlp_ports())}"
-            " are refused with 400 when the body contains a blocked pattern (Lua filter "
-            "in envoy.yaml)."
-        )
+    found += dlp_notes(plan, proxy="gateway", mechanism="Lua filter in envoy.yaml")
     return tuple(found)
 
 

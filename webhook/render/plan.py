@@ -212,3 +212,23 @@ def workload_namespaces(policy: Policy, plans: tuple[DestinationPlan, ...]) -> t
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     """Without duplicates, in first-seen order."""
     return tuple(dict.fromkeys(items))
+
+
+def dlp_notes(plan: DestinationPlan, *, proxy: str, mechanism: str, blind: str = "") -> list[str]:
+    """What a file says about its destination's DLP patterns, in every mode.
+
+    ``proxy`` names what must see the body (gateway, waypoint), ``mechanism`` how the
+    patterns are enforced, ``blind`` what that proxy sees instead on an encrypted port.
+    """
+    found = [
+        f"dlp.blockBodyPatterns not applied on port {port.number}/{port.protocol}: the "
+        f"body is encrypted from the pod to the destination{blind}. Set tlsOrigination and "
+        f"let pods speak HTTP for the {proxy} to see it."
+        for port in plan.dlp_blind_ports()
+    ]
+    if plan.dlp_ports():
+        found.append(
+            f"DLP: POSTs to {port_list(plan.dlp_ports())} are refused with 400 when the body "
+            f"contains a blocked pattern ({mechanism})."
+        )
+    return found

@@ -27,7 +27,7 @@ from webhook.render.dlp import lua_source
 from webhook.render.envoy_config import LUA
 from webhook.render.network import GatewayPods, destination_policies, gateway_control_plane_policy
 from webhook.render.objects import Context, Document, RenderedFile, bounded_name, document
-from webhook.render.plan import DestinationPlan, host_slug, port_list
+from webhook.render.plan import DestinationPlan, dlp_notes, host_slug
 
 NETWORKING = "networking.istio.io/v1"
 SECURITY = "security.istio.io/v1"
@@ -335,18 +335,10 @@ def notes(ctx: Context, plan: DestinationPlan) -> tuple[str, ...]:
             "TCP ports are told apart by address only: the sidecars need Istio's DNS proxy "
             "with address auto-allocation so each name gets its own address."
         )
-    for port in plan.dlp_blind_ports():
-        found.append(
-            f"dlp.blockBodyPatterns not applied on port {port.number}/{port.protocol}: the "
-            "body is encrypted from the pod to the destination; the gateway sees the SNI only. "
-            "Set tlsOrigination and let pods speak HTTP for the gateway to see it."
-        )
-    if plan.dlp_ports():
-        found.append(
-            f"DLP: POSTs to {port_list(plan.dlp_ports())}"
-            " are refused with 400 when the body contains a blocked pattern (EnvoyFilter "
-            "with a Lua filter on the egress gateway)."
-        )
+    found += dlp_notes(
+        plan, proxy="gateway", blind="; the gateway sees the SNI only",
+        mechanism="EnvoyFilter with a Lua filter on the egress gateway",
+    )
     return tuple(found)
 
 
