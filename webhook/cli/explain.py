@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
 from webhook.cli.moments import now_option, now_or_clock
-from webhook.cli.revisions import RevisionError, load_rules
-from webhook.loader import RulesError
+from webhook.cli.revisions import load_policy_or_report
 from webhook.loader.names import dns_label_problem, dns_subdomain_problem
 from webhook.review import explain_host, explain_identity
 from webhook.review.explain_output import host_json, host_text, identity_json, identity_text
@@ -67,17 +65,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        policy = load_rules(
-            args.rules, own_namespace=os.environ.get("EGRESSGUARD_NAMESPACE") or None
-        ).policy
-    except RevisionError as error:
-        print(f"egressguard explain: {error}", file=sys.stderr)
-        return 2
-    except RulesError as error:
-        print(f"egressguard explain: {args.rules}: the rules do not load", file=sys.stderr)
-        for problem in error.errors:
-            print(problem, file=sys.stderr)
+    policy = load_policy_or_report(args.rules, command="explain")
+    if policy is None:
         return 2
     now = now_or_clock(args.now)
     if args.identity is not None:

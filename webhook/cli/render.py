@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.cli.moments import now_option, now_or_clock
-from webhook.loader import RulesError, load_repository
+from webhook.cli.revisions import load_policy_or_report
 from webhook.render import RenderError, RenderMode, RenderOptions, render
 from webhook.render.output import stream_text, write_directory
 from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS
@@ -74,15 +74,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        policy = load_repository(args.rules).policy
-    except RulesError as error:
-        print(f"egressguard render: the rules in {args.rules} do not load:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"egressguard render: cannot read rules {args.rules}: {error}", file=sys.stderr)
+    policy = load_policy_or_report(args.rules, command="render")
+    if policy is None:
         return 2
     options = RenderOptions(
         now=now_or_clock(args.now),

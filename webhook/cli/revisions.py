@@ -12,6 +12,7 @@ import dataclasses
 import io
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -139,3 +140,24 @@ def load_rules(spec: str, *, own_namespace: str | None, cwd: str | None = None) 
         return LoadResult(
             _relabeled(result.policy, where), relabel(result.warnings), relabel(result.notes)
         )
+
+
+def load_policy_or_report(spec: str, *, command: str) -> Policy | None:
+    """``--rules`` for the commands that judge with one Policy: a folder or a revision.
+
+    On failure it prints why to stderr, every problem with file and line, and returns
+    ``None``: the command exits 2. The webhook's own namespace, exempt by default, comes
+    from ``EGRESSGUARD_NAMESPACE`` as in the cluster.
+    """
+    try:
+        own_namespace = os.environ.get("EGRESSGUARD_NAMESPACE") or None
+        return load_rules(spec, own_namespace=own_namespace).policy
+    except RevisionError as error:
+        print(f"egressguard {command}: the rules do not load: {error}", file=sys.stderr)
+    except RulesError as error:
+        print(f"egressguard {command}: the rules in {spec} do not load:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+    except OSError as error:
+        print(f"egressguard {command}: cannot read rules {spec}: {error}", file=sys.stderr)
+    return None

@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 
 from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.revisions import load_policy_or_report
 from webhook.engine import evaluate
-from webhook.loader import RulesError, load_repository, read_documents
+from webhook.loader import read_documents
 from webhook.model.decision import Decision
 from webhook.model.review import (
     ADMISSION_KIND,
@@ -188,15 +189,8 @@ def run(args: argparse.Namespace) -> int:
     now = now_or_clock(args.now)
     # A mode is a namespace label value as the cluster would hold it: an unknown value is
     # judged as enforce, with a warning, exactly as the webhook judges it.
-    try:
-        policy = load_repository(args.rules).policy
-    except RulesError as error:
-        print(f"egressguard validate: the rules in {args.rules} do not load:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"egressguard validate: cannot read rules {args.rules}: {error}", file=sys.stderr)
+    policy = load_policy_or_report(args.rules, command="validate")
+    if policy is None:
         return 2
     try:
         documents = read_documents(args.paths)

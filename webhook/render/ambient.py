@@ -26,7 +26,13 @@ from webhook.render.dlp import lua_source
 from webhook.render.network import GatewayPods, destination_policies, gateway_control_plane_policy
 from webhook.render.objects import Context, Document, RenderedFile, bounded_name, document
 from webhook.render.plan import HBONE_PORT, DestinationPlan, dlp_notes, host_slug
-from webhook.render.sidecar import NETWORKING, SECURITY, mesh_protocol, se_port_name
+from webhook.render.sidecar import (
+    NETWORKING,
+    SECURITY,
+    mesh_protocol,
+    origination_rule,
+    se_port_name,
+)
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 EXTENSIONS = "extensions.istio.io/v1alpha1"
@@ -150,28 +156,6 @@ def _wildcard_rules(ctx: Context, plan: DestinationPlan) -> list[Document]:
     return rules
 
 
-def _origination(ctx: Context, plan: DestinationPlan, host: str) -> Document:
-    ports = [port for port in plan.ports if plan.originates_tls(port)]
-    return document(
-        NETWORKING,
-        "DestinationRule",
-        ctx.metadata(bounded_name(plan.name, "tls", host_slug(host)), plan.gateway.namespace),
-        spec={
-            "host": host,
-            "exportTo": ["."],
-            "trafficPolicy": {
-                "portLevelSettings": [
-                    {
-                        "port": {"number": port.number},
-                        "tls": {"mode": "SIMPLE", "sni": host, "subjectAltNames": [host]},
-                    }
-                    for port in ports
-                ]
-            },
-        },
-    )
-
-
 def _dlp(ctx: Context, plan: DestinationPlan, targets: list[str]) -> Document:
     return document(
         EXTENSIONS,
@@ -249,8 +233,9 @@ def destination_file(ctx: Context, plan: DestinationPlan) -> RenderedFile:
     for host in plan.exact_hosts:
         name = service_entry_name(plan, host)
         documents.append(_service_entry(ctx, plan, name, (host,), plan.ports, "DNS"))
-        if any(plan.originates_tls(port) for port in plan.ports):
-            documents.append(_origination(ctx, plan, host))
+        origination = origination_rule(ctx, plan, host)
+        if origination is not None:
+            documents.append(origination)
         documents.append(_policy(ctx, plan, name, _host_rules(ctx, plan, host)))
         if dlp_ports:
             dlp_targets.append(name)

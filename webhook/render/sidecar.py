@@ -126,32 +126,35 @@ def _gateway_destination_rule(ctx: Context, plan: DestinationPlan) -> Document:
     )
 
 
-def _origination_rules(ctx: Context, plan: DestinationPlan) -> list[Document]:
+def origination_rule(ctx: Context, plan: DestinationPlan, host: str) -> Document | None:
+    """The DestinationRule with which the gateway (or waypoint) originates TLS to ``host``."""
     ports = [port for port in plan.ports if plan.originates_tls(port)]
     if not ports:
-        return []
-    return [
-        document(
-            NETWORKING,
-            "DestinationRule",
-            ctx.metadata(bounded_name(plan.name, "tls", host_slug(host)), plan.gateway.namespace),
-            spec={
-                "host": host,
-                # Only the gateway, in this namespace, dials the destination.
-                "exportTo": ["."],
-                "trafficPolicy": {
-                    "portLevelSettings": [
-                        {
-                            "port": {"number": port.number},
-                            "tls": {"mode": "SIMPLE", "sni": host, "subjectAltNames": [host]},
-                        }
-                        for port in ports
-                    ]
-                },
+        return None
+    return document(
+        NETWORKING,
+        "DestinationRule",
+        ctx.metadata(bounded_name(plan.name, "tls", host_slug(host)), plan.gateway.namespace),
+        spec={
+            "host": host,
+            # Only the gateway, in this namespace, dials the destination.
+            "exportTo": ["."],
+            "trafficPolicy": {
+                "portLevelSettings": [
+                    {
+                        "port": {"number": port.number},
+                        "tls": {"mode": "SIMPLE", "sni": host, "subjectAltNames": [host]},
+                    }
+                    for port in ports
+                ]
             },
-        )
-        for host in plan.concrete_hosts
-    ]
+        },
+    )
+
+
+def _origination_rules(ctx: Context, plan: DestinationPlan) -> list[Document]:
+    rules = (origination_rule(ctx, plan, host) for host in plan.concrete_hosts)
+    return [rule for rule in rules if rule is not None]
 
 
 def _virtual_service(ctx: Context, plan: DestinationPlan, host: str) -> Document:
