@@ -13,7 +13,7 @@ from typing import Any
 
 from webhook.loader.names import host_pattern_problem
 from webhook.loader.problems import Problems
-from webhook.loader.schema import header_problems, schema_problems
+from webhook.loader.schema import file_name_problem, header_problems, schema_problems
 from webhook.loader.yamldoc import LocatedDocument
 from webhook.model.hosts import is_wildcard, normalize_host, wildcard_suffix
 from webhook.model.rules import Access, Config, Destination, Port, Source
@@ -124,15 +124,10 @@ def build_destination(
         return None
     name = str(doc.value["metadata"]["name"])
     spec: dict[str, Any] = doc.value["spec"]
-    ok = True
-    if name != stem:
-        problems.error(
-            path,
-            doc.line_of(("metadata", "name")),
-            f"metadata.name {name!r} does not match the file name; a destination lives in "
-            f"{FOLDER}{name}.yaml, so rename the file or the destination",
-        )
-        ok = False
+    misnamed = file_name_problem(doc, folder=FOLDER, stem=stem, what="a destination")
+    if misnamed is not None:
+        problems.error(path, *misnamed)
+    ok = misnamed is None
     gateway = _gateway(spec, doc, config, path=path, problems=problems)
     hosts = _hosts(spec, doc, path=path, problems=problems)
     ports = _ports(spec, doc, path=path, problems=problems)

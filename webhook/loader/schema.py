@@ -224,3 +224,19 @@ def schema_problems(doc: LocatedDocument, kind: str) -> list[LineMessage]:
     for error in _validator(kind).iter_errors(json_view(doc.value)):
         found.update(_messages(error, doc))
     return sorted(found)
+
+
+def file_name_problem(
+    doc: LocatedDocument, *, folder: str, stem: str, what: str
+) -> LineMessage | None:
+    """``metadata.name`` against the file name: a destination or exception lives in
+    ``<folder><name>.yaml``. ``what`` names it with its article (``a destination``)."""
+    name = str(doc.value["metadata"]["name"])
+    if name == stem:
+        return None
+    noun = what.split(" ", 1)[1]
+    return (
+        doc.line_of(("metadata", "name")),
+        f"metadata.name {name!r} does not match the file name; {what} lives in "
+        f"{folder}{name}.yaml, so rename the file or the {noun}",
+    )

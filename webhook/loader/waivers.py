@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import date
 
 from webhook.loader.problems import Problems
-from webhook.loader.schema import did_you_mean, header_problems, schema_problems
+from webhook.loader.schema import (
+    did_you_mean,
+    file_name_problem,
+    header_problems,
+    schema_problems,
+)
 from webhook.loader.yamldoc import LocatedDocument
 from webhook.model.decision import Code
 from webhook.model.rules import UNWAIVABLE_CODES, PolicyException, Source
@@ -55,15 +60,10 @@ def build_exception(
         return None
     name = str(doc.value["metadata"]["name"])
     spec = doc.value["spec"]
-    ok = True
-    if name != stem:
-        problems.error(
-            path,
-            doc.line_of(("metadata", "name")),
-            f"metadata.name {name!r} does not match the file name; an exception lives in "
-            f"{FOLDER}{name}.yaml, so rename the file or the exception",
-        )
-        ok = False
+    misnamed = file_name_problem(doc, folder=FOLDER, stem=stem, what="an exception")
+    if misnamed is not None:
+        problems.error(path, *misnamed)
+    ok = misnamed is None
     for index, code in enumerate(spec["codes"]):
         problem = _code_problem(code)
         if problem is not None:

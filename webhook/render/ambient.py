@@ -29,9 +29,8 @@ from webhook.render.plan import HBONE_PORT, DestinationPlan, dlp_notes, host_slu
 from webhook.render.sidecar import (
     NETWORKING,
     SECURITY,
-    mesh_protocol,
     origination_rule,
-    se_port_name,
+    service_entry_ports,
 )
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -57,20 +56,6 @@ def wildcard_ports(plan: DestinationPlan) -> tuple[Port, ...]:
     )
 
 
-def _ports(plan: DestinationPlan, ports: tuple[Port, ...]) -> list[Document]:
-    entries = []
-    for port in ports:
-        entry: Document = {
-            "number": port.number,
-            "name": se_port_name(port),
-            "protocol": mesh_protocol(port),
-        }
-        if plan.upstream_port(port) != port.number:
-            entry["targetPort"] = plan.upstream_port(port)
-        entries.append(entry)
-    return entries
-
-
 def _service_entry(
     ctx: Context,
     plan: DestinationPlan,
@@ -85,7 +70,7 @@ def _service_entry(
         ctx.metadata(name, plan.gateway.namespace, labels={USE_WAYPOINT: plan.gateway.name}),
         spec={
             "hosts": list(hosts),
-            "ports": _ports(plan, ports),
+            "ports": service_entry_ports(plan, ports),
             "location": "MESH_EXTERNAL",
             "resolution": resolution,
         },

@@ -51,9 +51,11 @@ def gateway_ref(plan: DestinationPlan) -> str:
     return f"{plan.gateway.namespace}/{plan.name}"
 
 
-def _service_entry(ctx: Context, plan: DestinationPlan) -> Document:
-    ports = []
-    for port in plan.ports:
+def service_entry_ports(plan: DestinationPlan, ports: tuple[Port, ...]) -> list[Document]:
+    """ServiceEntry ports; ``targetPort`` where the gateway dials another port (TLS
+    origination: 80 from the pod, 443 to the destination)."""
+    entries = []
+    for port in ports:
         entry: Document = {
             "number": port.number,
             "name": se_port_name(port),
@@ -61,7 +63,12 @@ def _service_entry(ctx: Context, plan: DestinationPlan) -> Document:
         }
         if plan.upstream_port(port) != port.number:
             entry["targetPort"] = plan.upstream_port(port)
-        ports.append(entry)
+        entries.append(entry)
+    return entries
+
+
+def _service_entry(ctx: Context, plan: DestinationPlan) -> Document:
+    ports = service_entry_ports(plan, plan.ports)
     return document(
         NETWORKING,
         "ServiceEntry",
