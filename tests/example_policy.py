@@ -7,9 +7,11 @@ against the real repository, and ``tests/render/test_golden.py``
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, date, datetime
 from types import MappingProxyType
 
+from webhook.model.addresses import InternalRanges
 from webhook.model.rules import (
     Access,
     Config,
@@ -55,6 +57,18 @@ CONFIG = Config(
         ),
     ),
     allowed_nameservers=frozenset({"10.96.0.10"}),
+    cluster_domain="cluster.local",
+    internal_ranges=InternalRanges((ipaddress.ip_network("2600:1f18:4c2b:8a00::/56"),)),
+    infrastructure=frozenset(
+        {
+            ("istio-system", "ztunnel"),
+            ("istio-system", "istio-cni"),
+            ("istio-egress", "istio-egressgateway-service-account"),
+            ("istio-egress", "istio-egressgateway"),
+            ("payments-egress", "payments-egressgateway-service-account"),
+            ("payments-egress", "payments-egressgateway"),
+        }
+    ),
 )
 
 DESTINATIONS = (

@@ -113,6 +113,10 @@ def test_example_config_and_exception(example: LoadResult) -> None:
     assert config.gateway_namespaces == {"istio-egress", "payments-egress"}
     assert config.trusted.trusts("system:serviceaccount:istio-system:istiod", ())
     assert config.allowed_nameservers == {"10.96.0.10"}
+    assert config.is_infrastructure("istio-system", "ztunnel")
+    assert not config.is_infrastructure("shop", "ztunnel")
+    assert config.internal_ranges.contains("2600:1f18:4c2b:8a00::1")
+    assert config.cluster_domain == "cluster.local"
     (exception,) = example.policy.exceptions
     assert exception.codes == {"net-capability"}
     assert exception.service_account == "vpn-client"
@@ -528,6 +532,30 @@ BROKEN = {
         "config.yaml",
         8,
         "spec.dns.allowedNameservers[0]: '10.0.0.300' is not an IP address",
+    ),
+    "config-internal-range-not-a-cidr": Broken(
+        {"config.yaml": CONFIG + "  network: {internalRanges: [10.0.0.0/33]}\n"},
+        "config.yaml",
+        8,
+        "spec.network.internalRanges[0]: '10.0.0.0/33' is not a CIDR",
+    ),
+    "config-internal-range-host-bits": Broken(
+        {"config.yaml": CONFIG + "  network: {internalRanges: [10.1.2.3/16]}\n"},
+        "config.yaml",
+        8,
+        "has host bits set; write the network address, e.g. 10.1.0.0/16",
+    ),
+    "config-internal-range-too-broad": Broken(
+        {"config.yaml": CONFIG + "  network: {internalRanges: ['2600::/12']}\n"},
+        "config.yaml",
+        8,
+        "'2600::/12' is broader than /32: it would make much of the internet internal",
+    ),
+    "config-infrastructure-not-namespace-colon-name": Broken(
+        {"config.yaml": CONFIG + "  mesh: {infrastructure: [ztunnel]}\n"},
+        "config.yaml",
+        8,
+        "spec.mesh.infrastructure[0]",
     ),
     "config-empty-selector": Broken(
         {"config.yaml": replace_line(CONFIG, "{istio: egressgateway}", "{}")},

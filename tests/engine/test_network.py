@@ -58,12 +58,26 @@ class TestEgressRules:
             {"podSelector": {}},
             {"namespaceSelector": {}},
             {"ipBlock": {"cidr": "172.16.0.0/12", "except": ["172.16.1.0/24"]}},
-            {"ipBlock": {"cidr": "fd00::/8"}},
-            {"ipBlock": {"cidr": "100.64.0.0/10"}},
+            {"ipBlock": {"cidr": "fd12:3456::/32"}},
+            {"ipBlock": {"cidr": "100.64.0.0/16"}},
+            {"ipBlock": {"cidr": "127.0.0.1/32"}},
+            # An internal range of the example Config (network.internalRanges): an IPv6 VPC.
+            {"ipBlock": {"cidr": "2600:1f18:4c2b:8a00::/64"}},
         ],
     )
     def test_peers_inside_the_cluster_and_private_ranges(self, peer: dict[str, Any]) -> None:
         assert judge(network_policy(policyTypes=["Egress"], egress=[{"to": [peer]}])).allowed
+
+    @pytest.mark.parametrize(
+        "cidr",
+        ["fd00::/8", "fd00:ec2::254/128", "100.64.0.0/10", "100.100.100.200/32",
+         "169.254.169.254/32", "2600:1f18:4c2b::/48"],
+    )
+    def test_ranges_reaching_cloud_metadata_or_beyond_the_configured_ones(
+        self, cidr: str
+    ) -> None:
+        decision = judge(network_policy(egress=[{"to": [{"ipBlock": {"cidr": cidr}}]}]))
+        assert decision.codes == ("netpol-open-egress",)
 
     def test_trusted_user_may_open_egress(self) -> None:
         decision = judge(network_policy(egress=[{}]), user=SECURITY_ADMIN)

@@ -18,7 +18,7 @@ from webhook.engine.envoyfilter import judge_envoy_filter
 from webhook.engine.meshconfig import judge_mesh_config
 from webhook.engine.network import is_address
 from webhook.engine.protojson import field
-from webhook.model.addresses import is_private
+from webhook.model.addresses import InternalRanges
 from webhook.model.decision import Code, Violation
 from webhook.model.hosts import is_wildcard, normalize_host
 from webhook.model.review import JSONObject
@@ -110,7 +110,7 @@ def _endpoints(policy: Policy, spec: dict[str, Any], *, external: bool) -> Itera
         endpoint = as_dict(endpoint)
         path = f"spec.endpoints[{i}].address"
         address = endpoint.get("address")
-        if _reachable_inside(address, endpoint.get("network")):
+        if _reachable_inside(address, endpoint.get("network"), policy.config.internal_ranges):
             continue
         if isinstance(address, str) and not is_address(address) and external:
             destination, problems = _covered(
@@ -132,13 +132,13 @@ def _endpoints(policy: Policy, spec: dict[str, Any], *, external: bool) -> Itera
         yield _violation(Code.SERVICEENTRY_ADDRESS, message, path)
 
 
-def _reachable_inside(address: Any, network: Any) -> bool:
-    """A private IP, a unix socket, or no address on a named network (via its gateway)."""
+def _reachable_inside(address: Any, network: Any, internal: InternalRanges) -> bool:
+    """An internal IP, a unix socket, or no address on a named network (via its gateway)."""
     if address is None or address == "":  # proto3: absent and empty are the same
         return isinstance(network, str) and network != ""
     if not isinstance(address, str):
         return False
-    return address.startswith(UNIX_SOCKET) or is_private(address)
+    return address.startswith(UNIX_SOCKET) or internal.contains(address)
 
 
 def judge_service_entry(ctx: Context, obj: JSONObject) -> Findings:
@@ -151,7 +151,7 @@ def judge_service_entry(ctx: Context, obj: JSONObject) -> Findings:
     if external:
         found.extend(_hosts(ctx.policy, spec))
     for i, address in enumerate(as_list(spec.get("addresses"))):
-        if not isinstance(address, str) or not is_private(address):
+        if not isinstance(address, str) or not ctx.policy.config.internal_ranges.contains(address):
             message = (
                 f"address {fieldpath.shown(address)} is outside the private ranges; "
                 "external traffic must go through the egress gateway"
@@ -171,7 +171,7 @@ def judge_workload_entry(ctx: Context, obj: JSONObject) -> Findings:
     """
     spec = as_dict(obj.get("spec"))
     address = spec.get("address")
-    if _reachable_inside(address, spec.get("network")):
+    if _reachable_inside(address, spec.get("network"), ctx.policy.config.internal_ranges):
         return Findings()
     if isinstance(address, str) and address and not is_address(address):
         shown = fieldpath.shown(address)

@@ -13,7 +13,7 @@ from typing import Any
 
 from webhook.engine import fieldpath
 from webhook.engine.context import Context, Findings, as_dict, as_list, labels_of, metadata
-from webhook.model.addresses import is_private
+from webhook.model.addresses import InternalRanges
 from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
 from webhook.model.rules import CONTROL_PLANE_ENDPOINT_WRITERS
@@ -39,7 +39,9 @@ def is_address(value: str) -> bool:
 # -- NetworkPolicy -----------------------------------------------------------------------
 
 
-def _open_peers(rule: dict[str, Any], base: str) -> list[Violation]:
+def _open_peers(
+    rule: dict[str, Any], base: str, internal: InternalRanges
+) -> list[Violation]:
     to = rule.get("to")
     if not isinstance(to, list) or not to:
         message = (
@@ -53,7 +55,7 @@ def _open_peers(rule: dict[str, Any], base: str) -> list[Violation]:
         where = f"{base}.to[{j}]"
         if "ipBlock" in peer:
             cidr = as_dict(peer["ipBlock"]).get("cidr")
-            if not isinstance(cidr, str) or not is_private(cidr):
+            if not isinstance(cidr, str) or not internal.contains(cidr):
                 message = (
                     f"ipBlock {fieldpath.shown(cidr)} reaches outside the private ranges; "
                     "reach external hosts through the egress gateway instead"
@@ -74,7 +76,9 @@ def judge_network_policy(ctx: Context, obj: JSONObject) -> Findings:
     spec = as_dict(obj.get("spec"))
     found: list[Violation] = []
     for i, rule in enumerate(as_list(spec.get("egress"))):
-        found.extend(_open_peers(as_dict(rule), f"spec.egress[{i}]"))
+        found.extend(
+            _open_peers(as_dict(rule), f"spec.egress[{i}]", ctx.policy.config.internal_ranges)
+        )
     return Findings(violations=tuple(found))
 
 
@@ -164,7 +168,7 @@ def judge_endpoints(ctx: Context, obj: JSONObject) -> Findings:
         for group in ("addresses", "notReadyAddresses"):
             for j, address in enumerate(as_list(as_dict(subset).get(group))):
                 ip = as_dict(address).get("ip")
-                if not isinstance(ip, str) or not is_private(ip):
+                if not isinstance(ip, str) or not ctx.policy.config.internal_ranges.contains(ip):
                     found.append(_outside(ip, "endpoint", f"subsets[{i}].{group}[{j}].ip"))
     return Findings(violations=tuple(found))
 
@@ -178,8 +182,9 @@ def judge_endpoint_slice(ctx: Context, obj: JSONObject) -> Findings:
     if _written_by_control_plane(ctx):
         return Findings()
     found: list[Violation] = []
+    internal = ctx.policy.config.internal_ranges
     for i, endpoint in enumerate(as_list(obj.get("endpoints"))):
         for j, address in enumerate(as_list(as_dict(endpoint).get("addresses"))):
-            if not isinstance(address, str) or not is_private(address):
+            if not isinstance(address, str) or not internal.contains(address):
                 found.append(_outside(address, "endpoint", f"endpoints[{i}].addresses[{j}]"))
     return Findings(violations=tuple(found))

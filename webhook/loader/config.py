@@ -15,7 +15,9 @@ from webhook.loader.problems import Problems
 from webhook.loader.schema import field_name, header_problems, schema_problems
 from webhook.loader.tree import CONFIG_FILE
 from webhook.loader.yamldoc import LocatedDocument
+from webhook.model.addresses import BROADEST_INTERNAL_PREFIX, InternalRanges, IPNetwork
 from webhook.model.rules import (
+    DEFAULT_CLUSTER_DOMAIN,
     DEFAULT_EXEMPT_NAMESPACES,
     DEFAULT_LABEL_PREFIX,
     DEFAULT_PROXY_IMAGES,
@@ -51,6 +53,31 @@ def image_repository(image: str) -> str:
 def _strings(section: dict[str, Any], key: str) -> tuple[str, ...]:
     value = section.get(key, ())
     return tuple(str(item) for item in value)
+
+
+def _service_account(written: str) -> tuple[str, str]:
+    namespace, _, name = written.partition(":")
+    return (namespace, name)
+
+
+def _internal_range_problem(cidr: str) -> str | None:
+    """Why ``cidr`` cannot be an internal range, or None."""
+    try:
+        network = ipaddress.ip_network(cidr)
+    except ValueError as error:
+        if "has host bits set" in str(error):
+            return (
+                f"{cidr!r} has host bits set; write the network address, e.g. "
+                f"{ipaddress.ip_network(cidr, strict=False)}"
+            )
+        return f"{cidr!r} is not a CIDR such as 10.0.0.0/16 or 2600:1f18:1234::/56"
+    broadest = BROADEST_INTERNAL_PREFIX[network.version]
+    if network.prefixlen < broadest:
+        return (
+            f"{cidr!r} is broader than /{broadest}: it would make much of the internet "
+            "internal; list the VPC, pod and service ranges themselves"
+        )
+    return None
 
 
 def build_config(
@@ -109,6 +136,16 @@ def build_config(
                 f"spec.exemptNamespaces leaves out {own_namespace!r}, the webhook's own "
                 f"namespace: if the webhook is down its pods cannot be recreated; add it",
             )
+    network = spec.get("network") or {}
+    internal: list[IPNetwork] = []
+    for index, cidr in enumerate(network.get("internalRanges", ())):
+        at = ("spec", "network", "internalRanges", index)
+        problem = _internal_range_problem(cidr)
+        if problem is not None:
+            problems.error(path, doc.line_of(at), f"{field_name(at)}: {problem}")
+            ok = False
+        else:
+            internal.append(ipaddress.ip_network(cidr))
     if not ok:
         return None
 
@@ -129,5 +166,10 @@ def build_config(
             service_accounts=frozenset(_strings(principals, "serviceAccounts")),
         ),
         allowed_nameservers=frozenset(nameservers),
+        cluster_domain=spec.get("clusterDomain", DEFAULT_CLUSTER_DOMAIN),
+        internal_ranges=InternalRanges(tuple(internal)),
+        infrastructure=frozenset(
+            _service_account(item) for item in _strings(mesh, "infrastructure")
+        ),
         source=Source(path, doc.line),
     )

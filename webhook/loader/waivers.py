@@ -17,8 +17,8 @@ from webhook.loader.schema import (
     schema_problems,
 )
 from webhook.loader.yamldoc import LocatedDocument
-from webhook.model.decision import Code
-from webhook.model.rules import UNWAIVABLE_CODES, PolicyException, Source
+from webhook.model.decision import UNWAIVABLE_CODES, Code
+from webhook.model.rules import PolicyException, Source
 
 FOLDER = "exceptions/"
 KNOWN_CODES = tuple(code.value for code in Code)

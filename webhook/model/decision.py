@@ -42,6 +42,9 @@ class Code(enum.StrEnum):
 # Enforced whatever the namespace's mode: the access model rests on them.
 ALWAYS_ENFORCED = frozenset({Code.MANAGED_LABEL, Code.NAMESPACE_MODE})
 
+# Codes an Exception may never waive, for the same reason.
+UNWAIVABLE_CODES = frozenset({Code.MANAGED_LABEL, Code.NAMESPACE_MODE})
+
 # Codes about egress infrastructure; they do not apply to trusted principals.
 # (mesh-opt-out on a Namespace is infrastructure too; the namespace check marks it.)
 INFRASTRUCTURE_CODES = frozenset(
@@ -68,17 +71,21 @@ class Violation:
     ``path`` is where in the object (``spec.containers[0].securityContext``, or
     ``metadata.labels["egressguard.io/allow-x"]``): together with ``code`` it identifies the
     violation, so an UPDATE can tell what it introduces from what was already there.
-    ``message`` says what is wrong and what to change.
+    ``message`` says what is wrong and what to change. ``value`` is the offending value as
+    found (an excluded range, an image, a flag): an UPDATE carries a violation over from the
+    old object only when code, path *and* value are the same, so widening ``/32`` to
+    ``0.0.0.0/0`` at the same path is new.
     """
 
     code: Code
     message: str
     path: str = ""
     infrastructure: bool = False
+    value: str = ""
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.code.value, self.path)
+    def key(self) -> tuple[str, str, str]:
+        return (self.code.value, self.path, self.value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import MappingProxyType
 
+from webhook.model.addresses import DEFAULT_INTERNAL_RANGES, InternalRanges
 from webhook.model.hosts import HostIndex, normalize_host
 
 API_VERSION = "egressguard.io/v1alpha1"
@@ -19,6 +20,7 @@ DEFAULT_LABEL_PREFIX = "egressguard.io"
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 DEFAULT_ROOT_NAMESPACE = "istio-system"
 DEFAULT_PROXY_IMAGES = ("docker.io/istio/proxyv2", "gcr.io/istio-release/proxyv2")
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 # The identities that write Endpoints and EndpointSlices from the cluster's own state.
 CONTROL_PLANE_ENDPOINT_WRITERS = frozenset(
     {
@@ -29,8 +31,6 @@ CONTROL_PLANE_ENDPOINT_WRITERS = frozenset(
         "system:serviceaccount:kube-system:endpointslicemirroring-controller",
     }
 )
-# Codes an Exception may never waive: the access model rests on them.
-UNWAIVABLE_CODES = frozenset({"managed-label", "namespace-mode"})
 
 
 class Mode(enum.StrEnum):
@@ -146,6 +146,10 @@ class Config:
     proxy_images: frozenset[str] = frozenset(DEFAULT_PROXY_IMAGES)
     trusted: TrustedPrincipals = TrustedPrincipals()
     allowed_nameservers: frozenset[str] = frozenset()
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    internal_ranges: InternalRanges = DEFAULT_INTERNAL_RANGES
+    # The mesh's own gateways, waypoints and node agents, as (namespace, service account).
+    infrastructure: frozenset[tuple[str, str]] = frozenset()
     source: Source = Source("")
 
     @property
@@ -164,6 +168,10 @@ class Config:
     @property
     def gateway_namespaces(self) -> frozenset[str]:
         return frozenset(gateway.namespace for gateway in self.gateways)
+
+    def is_infrastructure(self, namespace: str, service_account: str) -> bool:
+        """Whether pods of this identity are the mesh's own gateways, waypoints or node agents."""
+        return (namespace, service_account) in self.infrastructure
 
 
 @dataclass(frozen=True)
