@@ -1,6 +1,6 @@
 """Session fixtures: one control plane (etcd, kube-apiserver, kube-controller-manager)
-with the Istio CRDs, and egressguard serving the example rules behind the webhook
-configurations from deploy/.
+with the CRDs of every judged kind, and egressguard serving the example rules behind the
+webhook configurations from deploy/.
 
 The binaries are built (or found in the cache) before the first e2e test runs, outside
 any per-test timeout (tests/conftest.py), with the build's progress shown on the terminal.
@@ -16,7 +16,7 @@ import pytest
 from .binaries import controlplane_binaries, terminal_output
 from .cluster import EgressguardCluster, running_egressguard
 from .controlplane import ADMIN, DEVELOPER, SECURITY, ControlPlane, server_version
-from .istio import install_istio_crds
+from .crds import install_crds
 from .kubectl import Kubectl
 
 
@@ -32,7 +32,7 @@ def controlplane(
 ) -> Iterator[ControlPlane]:
     workdir = tmp_path_factory.mktemp("controlplane")
     with ControlPlane.started(workdir, binaries) as plane:
-        install_istio_crds(plane)
+        install_crds(plane)
         with terminal_output(pytestconfig):
             print(f"\n[e2e] {server_version(plane)} on {plane.server} (logs in {plane.log_dir})")
         yield plane

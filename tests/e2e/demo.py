@@ -27,7 +27,7 @@ from typing import Any
 from .binaries import controlplane_binaries
 from .cluster import EgressguardCluster, running_egressguard
 from .controlplane import DEVELOPER, SECURITY, ControlPlane, Identity, server_version
-from .istio import install_istio_crds
+from .crds import install_crds
 from .kubectl import Kubectl, to_yaml
 from .objects import pod
 
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="egressguard-demo-") as tmp:
             workdir = Path(tmp)
             with ControlPlane.started(workdir / "cluster", binaries) as plane:
-                install_istio_crds(plane)
+                install_crds(plane)
                 print(f"{server_version(plane)} on {plane.server}")
                 with running_egressguard(plane, workdir / "egressguard") as cluster:
                     print(

@@ -1,11 +1,12 @@
-"""The test cluster itself: the real API server, the Istio CRDs, and the identities the
-scenarios rely on (a developer who may not do everything, a trusted security admin)."""
+"""The test cluster itself: the real API server, the CRDs of the judged kinds, and the
+identities the scenarios rely on (a developer who may not do everything, a trusted security
+admin)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .istio import JUDGED_CRDS
+from .crds import JUDGED_CRDS
 from .kubectl import Kubectl
 
 pytestmark = pytest.mark.e2e
@@ -18,7 +19,7 @@ def test_apiserver_serves_the_pinned_version(admin: Kubectl) -> None:
 
 
 @pytest.mark.parametrize("crd", JUDGED_CRDS)
-def test_istio_crds_are_established(admin: Kubectl, crd: str) -> None:
+def test_crds_are_established(admin: Kubectl, crd: str) -> None:
     stored = admin.get_json("crd", crd)
     conditions = {c["type"]: c["status"] for c in stored["status"]["conditions"]}
     assert conditions["Established"] == "True"
