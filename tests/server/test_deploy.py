@@ -82,7 +82,8 @@ def registered(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
 
 
 def test_every_yaml_file_in_deploy_parses_into_kubernetes_objects() -> None:
-    files = sorted(DEPLOY.rglob("*.yaml"))
+    # The Helm chart's templates are not YAML until rendered (tests/deploy renders them).
+    files = sorted(p for p in DEPLOY.rglob("*.yaml") if "helm" not in p.relative_to(DEPLOY).parts)
     assert len(files) >= 10
     for path in files:
         for doc in documents(path):

@@ -1,0 +1,210 @@
+"""The Helm chart beside kustomize: `helm lint`, and `helm template` renders what
+`kubectl kustomize deploy/` renders (the webhook configurations come from the same file,
+the rest is compared here), and each value does what values.yaml says."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .tools import CHART, DEPLOY, NAMESPACE, documents, helm, helm_template, kustomize
+
+# What helm adds to every object's labels and kustomize does not.
+HELM_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance",
+               "app.kubernetes.io/version"}
+WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+
+def key(doc: dict[str, Any]) -> tuple[str, str, str]:
+    meta = doc["metadata"]
+    return doc["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def normalised(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Objects by (kind, namespace, name), without helm's bookkeeping labels, with the
+    certificate Job's per-revision name and kustomize's ConfigMap hash suffixes removed."""
+    generated = {}
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "ConfigMap" and (match := re.fullmatch(r"(.+)-[a-z0-9]{10}", name)):
+            generated[name] = match.group(1)
+    found = {}
+    for doc in docs:
+        text = json.dumps(doc)
+        for hashed, plain in generated.items():
+            text = text.replace(f'"{hashed}"', f'"{plain}"')
+        doc = json.loads(text)
+        labels = doc["metadata"].get("labels") or {}
+        for label in HELM_LABELS:
+            labels.pop(label, None)
+        if doc["kind"] == "Job":
+            doc["metadata"]["name"] = re.sub(r"-\d+$", "", doc["metadata"]["name"])
+        found[key(doc)] = doc
+    return found
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def hooks(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [h for d in docs if d["kind"] in WEBHOOK_KINDS for h in d["webhooks"]]
+
+
+# -- helm lint --------------------------------------------------------------------------
+
+
+def test_helm_lint_finds_nothing() -> None:
+    result = helm("lint", "--strict", str(CHART))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_webhook_configurations_are_read_from_deploys_own_file() -> None:
+    shared = CHART / "files" / "webhooks.yaml"
+    assert shared.is_symlink()
+    assert shared.resolve() == (DEPLOY / "base" / "webhooks.yaml").resolve()
+
+
+# -- the same objects as kustomize ------------------------------------------------------
+
+
+def test_helm_template_renders_what_kubectl_kustomize_renders() -> None:
+    chart = normalised(helm_template())
+    kustomized = normalised(kustomize())
+    # The chart installs into the release's namespace; it does not create it.
+    kustomized.pop(("Namespace", "", NAMESPACE))
+    assert sorted(chart) == sorted(kustomized)
+    for name, doc in kustomized.items():
+        assert chart[name] == doc, name
+
+
+def test_the_git_sync_source_renders_what_the_git_sync_overlay_renders() -> None:
+    chart = normalised(helm_template("rules.source=gitSync"))
+    kustomized = normalised(kustomize(DEPLOY / "overlays" / "git-sync"))
+    deployment = ("Deployment", NAMESPACE, "egressguard")
+    assert chart[deployment] == kustomized[deployment]
+    settings = ("ConfigMap", NAMESPACE, "egressguard-git-sync")
+    assert chart[settings]["data"] == kustomized[settings]["data"]
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+def test_the_release_namespace_replaces_egressguard_system_everywhere() -> None:
+    docs = helm_template(namespace="guard")
+    assert "egressguard-system" not in json.dumps(docs)
+    for hook in hooks(docs):
+        assert hook["clientConfig"]["service"]["namespace"] == "guard"
+        (expression,) = hook["namespaceSelector"]["matchExpressions"]
+        assert set(expression["values"]) == {
+            "kube-system", "kube-public", "kube-node-lease", "guard"}
+
+
+def test_excluded_namespaces_are_added_to_every_webhook_never_replacing_the_system_ones(
+) -> None:
+    docs = helm_template("webhooks.excludedNamespaces={legacy,kube-system}")
+    for hook in hooks(docs):
+        (expression,) = hook["namespaceSelector"]["matchExpressions"]
+        assert expression["values"] == [
+            "kube-system", "kube-public", "kube-node-lease", NAMESPACE, "legacy"], hook["name"]
+
+
+def test_failure_policy_is_set_per_webhook() -> None:
+    docs = helm_template("webhooks.failurePolicy.meshconfig\\.validate\\.egressguard\\.io=Ignore")
+    policies = {h["name"]: h["failurePolicy"] for h in hooks(docs)}
+    assert policies.pop("meshconfig.validate.egressguard.io") == "Ignore"
+    assert policies and set(policies.values()) == {"Fail"}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("webhooks.failurePolicy.pods\\.example\\.io=Ignore",
+     'webhooks.failurePolicy names "pods.example.io", which is no webhook of egressguard'),
+    ("webhooks.failurePolicy.pods\\.mutate\\.egressguard\\.io=Maybe", "Fail"),
+    ("rules.source=s3", "/rules/source"),
+    ("certificates.mode=vault", "/certificates/mode"),
+    ("replicas=0", "replicas"),
+    ("webhook.excludedNamespaces={x}", "webhook"),
+    ("rules.source=configMap", "rules.configMap.files is empty"),
+])
+def test_a_wrong_value_is_refused_naming_it(value: str, message: str) -> None:
+    result = helm("template", "egressguard", str(CHART), "--set", value)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_replicas_resources_and_image_are_values() -> None:
+    docs = helm_template("replicas=5", "resources.limits.memory=1Gi",
+                         "image.repository=registry.example/eg", "image.tag=9.9.9")
+    (deployment,) = by_kind(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 5
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"] == {"memory": "1Gi"}
+    assert container["image"] == "registry.example/eg:9.9.9"
+    digest = "sha256:" + "a" * 64
+    (deployment,) = by_kind(helm_template(f"image.digest={digest}"), "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        f"/egressguard@{digest}")
+
+
+def test_cert_manager_issues_the_certificate_and_injects_the_ca() -> None:
+    docs = helm_template("certificates.mode=certManager")
+    assert not by_kind(docs, "Job") and not by_kind(docs, "CronJob")
+    assert "egressguard-certs" not in {d["metadata"]["name"] for d in docs}
+    for config in docs:
+        if config["kind"] in WEBHOOK_KINDS:
+            assert config["metadata"]["annotations"] == {
+                "cert-manager.io/inject-ca-from": f"{NAMESPACE}/egressguard-tls"}
+    serving = next(d for d in by_kind(docs, "Certificate")
+                   if d["metadata"]["name"] == "egressguard-tls")
+    assert serving["spec"]["secretName"] == "egressguard-tls"
+    assert f"egressguard.{NAMESPACE}.svc" in serving["spec"]["dnsNames"]
+    assert serving["spec"]["issuerRef"] == {"name": "egressguard-ca", "kind": "Issuer"}
+    own = helm_template("certificates.mode=certManager",
+                        "certificates.certManager.issuerRef.name=corp",
+                        "certificates.certManager.issuerRef.kind=ClusterIssuer")
+    assert not by_kind(own, "Issuer")
+    (serving,) = by_kind(own, "Certificate")
+    assert serving["spec"]["issuerRef"] == {"name": "corp", "kind": "ClusterIssuer"}
+
+
+def test_a_configmap_source_maps_each_key_back_to_its_path(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        "rules:\n  source: configMap\n  configMap:\n    files:\n"
+        "      config.yaml: 'apiVersion: egressguard.io/v1alpha1'\n"
+        "      'services/shop/checkout/api.stripe.com:443.rule': ''\n")
+    result = helm("template", "egressguard", str(CHART), "-f", str(values))
+    assert result.returncode == 0, result.stderr
+    docs = documents(result.stdout)
+    (config_map,) = [d for d in by_kind(docs, "ConfigMap")
+                     if d["metadata"]["name"] == "egressguard-rules"]
+    (deployment,) = by_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "rules"]
+    paths = {item["path"]: config_map["data"][item["key"]]
+             for item in volume["configMap"]["items"]}
+    assert paths == {"config.yaml": "apiVersion: egressguard.io/v1alpha1",
+                     "services/shop/checkout/api.stripe.com:443.rule": ""}
+    assert "--rules=/etc/egressguard/rules" in pod["containers"][0]["args"]
+
+
+def test_the_controller_is_off_unless_asked_for() -> None:
+    (off,) = by_kind(helm_template(), "Deployment")
+    assert "--reconcile" not in off["spec"]["template"]["spec"]["containers"][0]["args"]
+    (on,) = by_kind(helm_template("controller.enabled=true"), "Deployment")
+    assert "--reconcile" in on["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_no_value_can_remove_what_makes_the_webhook_safe() -> None:
+    docs = helm_template("webhooks.excludedNamespaces={a}", "replicas=1")
+    for hook in hooks(docs):
+        assert hook["sideEffects"] == "None" and hook["matchPolicy"] == "Equivalent"
+    (deployment,) = by_kind(docs, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert copy.deepcopy(container["securityContext"]["capabilities"]) == {"drop": ["ALL"]}
