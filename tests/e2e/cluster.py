@@ -103,13 +103,20 @@ def webhook_kubeconfig(plane: ControlPlane, manifests: list[dict[str, Any]], pat
 
 @contextlib.contextmanager
 def running_egressguard(
-    plane: ControlPlane, workdir: Path, *, rules: Path = EXAMPLE_RULES
+    plane: ControlPlane,
+    workdir: Path,
+    *,
+    rules: Path = EXAMPLE_RULES,
+    manifests: list[dict[str, Any]] | None = None,
 ) -> Iterator[EgressguardCluster]:
     """Start ``egressguard serve`` on a copy of ``rules`` (so a test can change it as a
-    merged pull request would), register it, create the example teams' namespaces."""
+    merged pull request would), register it, create the example teams' namespaces.
+    ``manifests`` are the installed objects whose webhook configurations and service
+    account it runs behind (default: ``kubectl kustomize deploy/``)."""
     served_rules = workdir / "rules"
     shutil.copytree(rules, served_rules)
-    manifests = deploy_manifests(plane.kubectl(ADMIN))
+    if manifests is None:
+        manifests = deploy_manifests(plane.kubectl(ADMIN))
     kubeconfig = webhook_kubeconfig(plane, manifests, workdir / "webhook.kubeconfig")
     webhook = WebhookServer(workdir, kubeconfig=kubeconfig, rules=served_rules)
     webhook.issue_certificates()

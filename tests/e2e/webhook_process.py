@@ -222,6 +222,9 @@ def render_webhook_configurations(
             hook["clientConfig"] = {
                 "url": base_url + path,
                 "caBundle": base64.b64encode(ca_bundle).decode(),
+                # Explicitly none: `kubectl apply` over an installed configuration (the
+                # Helm chart's) then removes its Service reference instead of merging.
+                "service": None,
             }
         rendered.append(config)
     found = {c["kind"] for c in rendered}
