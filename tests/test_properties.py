@@ -140,6 +140,13 @@ CAPS = [
 ]
 
 
+# Pod Security Standards baseline's list, as Kubernetes' pod-security-admission spells it.
+BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}  # fmt: skip
+
+
 def oracle_codes(pod: dict[str, Any]) -> set[str]:
     """SPEC §4 read literally, for plain (non-mesh) containers and no requests."""
     codes: set[str] = set()
@@ -153,6 +160,8 @@ def oracle_codes(pod: dict[str, Any]) -> set[str]:
             bare = cap.upper().removeprefix("CAP_")
             if bare in {"NET_ADMIN", "NET_RAW", "ALL"}:
                 codes.add("net-capability")
+            elif bare not in BASELINE_CAPABILITIES:
+                codes.add("node-escape")
         if context.get("privileged") is True:
             codes.add("privileged")
         if context.get("runAsUser") == 1337 or context.get("runAsGroup") == 1337:

@@ -29,6 +29,8 @@ KINDS = {
     "DaemonSet": GroupVersionKind("apps", "v1", "DaemonSet"),
     "Job": GroupVersionKind("batch", "v1", "Job"),
     "CronJob": GroupVersionKind("batch", "v1", "CronJob"),
+    "PodExecOptions": GroupVersionKind("", "v1", "PodExecOptions"),
+    "PodAttachOptions": GroupVersionKind("", "v1", "PodAttachOptions"),
 }
 
 

@@ -247,7 +247,7 @@ def test_mesh_container_arguments_that_narrow_capture_are_refused(
 ) -> None:
     decision = judge(_injected([*INIT_ARGS, *changed]))
     assert decision.codes == ("interception-excluded",)
-    assert decision.violations[0].path.startswith("spec.initContainers[0].args[")
+    assert decision.violations[0].path.startswith("spec.initContainers[name=istio-init].args[")
 
 
 @pytest.mark.parametrize(

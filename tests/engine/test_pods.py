@@ -95,7 +95,7 @@ def test_container_settings_are_refused_in_every_container_list(
     pod["spec"].setdefault(list_name, []).insert(0, container)
     decision = judge(pod)
     assert decision.codes == (code,)
-    assert decision.violations[0].path.startswith(f"spec.{list_name}[0].securityContext.")
+    assert decision.violations[0].path.startswith(f"spec.{list_name}[name=c].securityContext.")
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,9 @@ def test_workload_templates_are_judged_with_paths_relative_to_the_object(
     bad = {"name": "vpn", "image": "registry.example.com/vpn:1", **NET_ADMIN}
     decision = judge(_workload(kind, {"containers": [plain, bad]}))
     assert not decision.allowed
-    assert decision.violations[0].path == f"{prefix}.containers[1].securityContext.capabilities.add"
+    assert decision.violations[0].path == (
+        f"{prefix}.containers[name=vpn].securityContext.capabilities.add"
+    )
     assert judge(_workload(kind, {"containers": [plain]})).allowed
 
 
@@ -237,7 +239,7 @@ def test_debug_container_with_net_admin_is_refused(judge: Judge, pod: PodFactory
     decision = judge(new, operation="UPDATE", old=old, sub_resource="ephemeralcontainers")
     assert decision.codes == ("net-capability",)
     assert decision.violations[0].path == (
-        "spec.ephemeralContainers[0].securityContext.capabilities.add"
+        "spec.ephemeralContainers[name=debugger].securityContext.capabilities.add"
     )
 
 

@@ -8,6 +8,7 @@ in CI equals the decision in the cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from webhook.engine.context import Context, Findings, KindHandler, metadata
@@ -93,7 +94,11 @@ def evaluate(
     if request.operation == "DELETE" and not handler.judge_delete:
         return Decision(allowed=True, mode=config.default_mode)
     if request.operation == "CONNECT":
-        return Decision(allowed=True, mode=config.default_mode)
+        if not handler.judge_connect:
+            return Decision(allowed=True, mode=config.default_mode)
+        # The options object names the container; a CONNECT without one is judged as empty.
+        if request.object is None:
+            request = replace(request, object={})
 
     if cluster_scoped is None:
         # The API server fills request.namespace with a Namespace's own name (since 1.20),

@@ -46,6 +46,7 @@ class KindHandler:
     state: StateCheck
     transition: TransitionCheck | None = None
     judge_delete: bool = False  # DELETE is judged only for NetworkPolicies
+    judge_connect: bool = False  # CONNECT is judged only for pods/exec and pods/attach
 
 
 def metadata(obj: JSONObject) -> dict[str, Any]:

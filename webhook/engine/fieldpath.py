@@ -27,6 +27,19 @@ def index(base: str, position: int) -> str:
     return f"{base}[{position}]"
 
 
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def named(base: str, name: str) -> str:
+    """A list item found by its name: ``spec.containers[name=app]``.
+
+    Names that are not DNS labels are quoted, so two names never share a path.
+    """
+    if _NAME.fullmatch(name):
+        return f"{base}[name={name}]"
+    return f"{base}[name={json.dumps(name)}]"
+
+
 def shown(value: Any) -> str:
     """A value as a message quotes it: strings as they are, scalars as JSON, cut short."""
     if isinstance(value, dict):

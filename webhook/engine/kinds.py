@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from webhook.engine import envoyfilter, istio, namespaces, network, pods
+from webhook.engine import envoyfilter, istio, namespaces, network, pod_exec, pods
 from webhook.engine.context import KindHandler
 
 _WORKLOAD = KindHandler(state=pods.judge_workload)
+# The options objects the API server sends with a CONNECT of pods/exec and pods/attach.
+_CONNECT = KindHandler(state=pod_exec.judge_connect, judge_connect=True)
 _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("", "Pod"): KindHandler(state=pods.judge_pod),
+    ("", "PodExecOptions"): _CONNECT,
+    ("", "PodAttachOptions"): _CONNECT,
     ("apps", "Deployment"): _WORKLOAD,
     ("apps", "ReplicaSet"): _WORKLOAD,
     ("apps", "StatefulSet"): _WORKLOAD,
@@ -42,4 +46,10 @@ def handler_for(group: str, kind: str) -> KindHandler | None:
 
 
 def judged_kinds() -> tuple[tuple[str, str], ...]:
-    return tuple(_HANDLERS)
+    """The kinds of objects judged on CREATE and UPDATE."""
+    return tuple(key for key, handler in _HANDLERS.items() if not handler.judge_connect)
+
+
+def connect_kinds() -> tuple[tuple[str, str], ...]:
+    """The options kinds judged on CONNECT (``pods/exec``, ``pods/attach``)."""
+    return tuple(key for key, handler in _HANDLERS.items() if handler.judge_connect)

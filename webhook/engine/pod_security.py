@@ -51,24 +51,25 @@ def judge_host_network(pod: PodView) -> list[Violation]:
     return found
 
 
-def judge_containers(pod: PodView, mesh: Collection[str]) -> list[Violation]:
-    """net-capability, privileged and proxy-uid; ``mesh`` holds the mesh containers' paths."""
+def judge_containers(pod: PodView, mesh: Collection[tuple[str, int]]) -> list[Violation]:
+    """net-capability, privileged and proxy-uid; ``mesh`` holds the mesh containers' slots."""
     found = []
     for container in pod.containers():
-        is_mesh = container.path in mesh
+        is_mesh = container.slot in mesh
         context = container.security_context
         added = strings(as_dict(context.get("capabilities")).get("add"))
         allowed = MESH_CAPABILITIES if is_mesh else frozenset()
-        bad = sorted({capability_name(c) for c in added} & (NET_CAPABILITIES - allowed))
-        if bad:
+        add_path = fieldpath.key(
+            fieldpath.key(container.security_context_path, "capabilities"), "add"
+        )
+        for bad in sorted({capability_name(c) for c in added} & (NET_CAPABILITIES - allowed)):
             found.append(
                 Violation(
                     Code.NET_CAPABILITY,
-                    f"{container.described} adds {', '.join(bad)}, which can bypass the egress "
-                    "gateway; remove it from capabilities.add",
-                    fieldpath.key(
-                        fieldpath.key(container.security_context_path, "capabilities"), "add"
-                    ),
+                    f"{container.described} adds {bad}, which can bypass the egress gateway; "
+                    "remove it from capabilities.add",
+                    add_path,
+                    value=bad,
                 )
             )
         if is_true(context.get("privileged")):
@@ -78,6 +79,7 @@ def judge_containers(pod: PodView, mesh: Collection[str]) -> list[Violation]:
                     f"{container.described} is privileged and can bypass the egress gateway; "
                     "remove privileged: true",
                     fieldpath.key(container.security_context_path, "privileged"),
+                    value="true",
                 )
             )
         if not is_mesh:

@@ -19,6 +19,7 @@ from webhook.engine.entitlement import (
     label_patch,
 )
 from webhook.engine.mesh import is_mesh_container, judge_mesh
+from webhook.engine.node_escape import judge_node_escape
 from webhook.engine.pod_security import judge_containers, judge_host_network
 from webhook.engine.podspec import PodView, pod_view, template_view
 from webhook.model.decision import Violation
@@ -51,7 +52,8 @@ def _judge(ctx: Context, pod: PodView, *, patch_target: JSONObject | None) -> Fi
         *judge_managed_labels(ctx, pod, service_account, entitlement.destinations),
         *judge_gateway_labels(ctx, pod),
         *judge_host_network(pod),
-        *judge_containers(pod, {c.path for c in mesh}),
+        *judge_node_escape(pod),
+        *judge_containers(pod, {c.slot for c in mesh}),
         *judge_mesh(pod, mesh),
         *judge_dns(ctx, pod),
         *judge_host_aliases(ctx, pod),

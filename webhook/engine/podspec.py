@@ -26,14 +26,28 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 
 @dataclass(frozen=True, slots=True)
 class ContainerView:
+    """One container, found by name: ``spec.containers[name=app]``.
+
+    A violation's path identifies it across the old and new object of an UPDATE, so a
+    container is named by its name, not its place in the list: inserting a container before
+    another leaves the other's violations where they were. A container without a readable
+    name (the API server refuses one) falls back to its index.
+    """
+
     body: dict[str, Any]
-    path: str  # spec.containers[0], spec.template.spec.initContainers[1], ...
+    path: str  # spec.containers[name=app], spec.template.spec.initContainers[name=istio-init]
     list_name: str  # one of CONTAINER_LISTS
+    position: int = 0  # its index in that list
 
     @property
     def name(self) -> str:
         value = self.body.get("name")
         return value if isinstance(value, str) else ""
+
+    @property
+    def slot(self) -> tuple[str, int]:
+        """Where the container sits, unique even if two containers share a name."""
+        return (self.list_name, self.position)
 
     @property
     def security_context(self) -> dict[str, Any]:
@@ -98,10 +112,27 @@ class PodView:
     def containers(self) -> Iterator[ContainerView]:
         for list_name in CONTAINER_LISTS:
             base = fieldpath.key(self.spec_path, list_name)
-            for position, body in enumerate(as_list(self.spec.get(list_name))):
-                yield ContainerView(
-                    body=as_dict(body), path=fieldpath.index(base, position), list_name=list_name
+            for position, item in enumerate(as_list(self.spec.get(list_name))):
+                body = as_dict(item)
+                name = body.get("name")
+                path = (
+                    fieldpath.named(base, name)
+                    if isinstance(name, str) and name
+                    else fieldpath.index(base, position)
                 )
+                yield ContainerView(body=body, path=path, list_name=list_name, position=position)
+
+    @property
+    def volumes(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(path, volume) for each volume, found by name like containers."""
+        base = self.spec_field("volumes")
+        for position, item in enumerate(as_list(self.spec.get("volumes"))):
+            body = as_dict(item)
+            name = body.get("name")
+            if isinstance(name, str) and name:
+                yield fieldpath.named(base, name), body
+            else:
+                yield fieldpath.index(base, position), body
 
 
 def pod_view(obj: JSONObject) -> PodView:

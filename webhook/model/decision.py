@@ -37,6 +37,8 @@ class Code(enum.StrEnum):
     NETPOL_OPEN_EGRESS = "netpol-open-egress"
     EXTERNALNAME_SERVICE = "externalname-service"
     NAMESPACE_MODE = "namespace-mode"
+    NODE_ESCAPE = "node-escape"
+    PROXY_EXEC = "proxy-exec"
 
 
 # Enforced whatever the namespace's mode: the access model rests on them.
@@ -60,6 +62,7 @@ INFRASTRUCTURE_CODES = frozenset(
         Code.NETPOL_OPEN_EGRESS,
         Code.EXTERNALNAME_SERVICE,
         Code.NAMESPACE_MODE,
+        Code.PROXY_EXEC,
     }
 )
 
