@@ -170,6 +170,54 @@ def test_service_type(kind: Any, allowed: bool) -> None:
         assert paths(decision) == {"spec.type": "externalname-service"}
 
 
+def service(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "s", "namespace": "shop"}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [("ratings", True), ("ratings.bookinfo.svc", True),
+     ("Ratings.Bookinfo.SVC.cluster.local.", True), ("ratings.bookinfo", False),
+     ("ratings.bookinfo.svc.cluster.local.evil.example", False),
+     ("ratings.bookinfo.svc.other.domain", False), ("", False), (None, False), (["x"], False)],
+)
+def test_external_name_to_a_cluster_local_name(target: Any, allowed: bool) -> None:
+    assert judge(service(type="ExternalName", externalName=target)).allowed is allowed
+
+
+def test_external_name_local_under_the_configured_cluster_domain() -> None:
+    policy = example_policy()
+    policy = dataclasses.replace(
+        policy, config=dataclasses.replace(policy.config, cluster_domain="corp.internal"))
+    obj = service(type="ExternalName", externalName="ratings.bookinfo.svc.corp.internal")
+    decision = evaluate(request(obj), policy, now=NOW, namespace_labels={})
+    assert decision.allowed
+    obj = service(type="ExternalName", externalName="ratings.bookinfo.svc.cluster.local")
+    assert not evaluate(request(obj), policy, now=NOW, namespace_labels={}).allowed
+
+
+class TestExternalIPs:
+    def test_each_outside_address_is_reported_at_its_path(self) -> None:
+        decision = judge(service(externalIPs=[
+            "10.0.0.9", "8.8.8.8", "fd00:ec2::254", "100.100.100.200", None, "not-an-ip"]))
+        assert paths(decision) == {f"spec.externalIPs[{i}]": "external-ip" for i in (1, 2, 3, 4, 5)}
+
+    def test_internal_and_configured_ranges_are_fine(self) -> None:
+        assert judge(service(externalIPs=["192.168.4.4", "127.0.0.1",
+                                          "2600:1f18:4c2b:8a00::1"])).allowed
+
+    def test_applies_to_trusted_principals_too(self) -> None:
+        assert judge(service(externalIPs=["1.1.1.1"]), user=SECURITY_ADMIN).codes == (
+            "external-ip",)
+
+    def test_update_to_another_public_address_is_new(self) -> None:
+        old = service(externalIPs=["1.1.1.1"])
+        assert judge(service(externalIPs=["1.1.1.1"]), old=old, operation="UPDATE").allowed
+        decision = judge(service(externalIPs=["1.1.1.2"]), old=old, operation="UPDATE")
+        assert decision.codes == ("external-ip",)
+
+
 def test_endpoints_report_each_outside_address() -> None:
     endpoints = {"apiVersion": "v1", "kind": "Endpoints",
                  "metadata": {"name": "e", "namespace": "shop"},

@@ -13,8 +13,10 @@ from typing import Any
 
 from webhook.engine import fieldpath
 from webhook.engine.context import Context, Findings, as_dict, as_list, labels_of, metadata
+from webhook.engine.hosts_local import is_cluster_local
 from webhook.model.addresses import InternalRanges
 from webhook.model.decision import Code, Violation
+from webhook.model.ipsets import first_outside
 from webhook.model.review import JSONObject
 from webhook.model.rules import CONTROL_PLANE_ENDPOINT_WRITERS
 
@@ -23,8 +25,8 @@ MANAGER = "egressguard"
 ASK = "ask the security team"
 
 
-def _violation(code: Code, message: str, path: str) -> Violation:
-    return Violation(code, message, path, infrastructure=True)
+def _violation(code: Code, message: str, path: str, *, value: str = "") -> Violation:
+    return Violation(code, message, path, infrastructure=True, value=value)
 
 
 def is_address(value: str) -> bool:
@@ -54,13 +56,16 @@ def _open_peers(
         peer = as_dict(peer)
         where = f"{base}.to[{j}]"
         if "ipBlock" in peer:
-            cidr = as_dict(peer["ipBlock"]).get("cidr")
-            if not isinstance(cidr, str) or not internal.contains(cidr):
+            block = as_dict(peer["ipBlock"])
+            cidr = block.get("cidr")
+            outside = first_outside(internal, [cidr], as_list(block.get("except")))
+            if outside is not None:
                 message = (
-                    f"ipBlock {fieldpath.shown(cidr)} reaches outside the private ranges; "
-                    "reach external hosts through the egress gateway instead"
+                    f"ipBlock {fieldpath.shown(cidr)} reaches {fieldpath.shown(outside)}, outside "
+                    "the internal ranges; reach external hosts through the egress gateway instead"
                 )
-                found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, f"{where}.ipBlock.cidr"))
+                found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, f"{where}.ipBlock.cidr",
+                                        value=outside))
         elif "podSelector" not in peer and "namespaceSelector" not in peer:
             message = "egress peer with no selector or ipBlock may allow everything; name the peer"
             found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, where))
@@ -127,17 +132,48 @@ def judge_network_policy_change(
 # -- Service, Endpoints, EndpointSlice ---------------------------------------------------
 
 
-def judge_service(ctx: Context, obj: JSONObject) -> Findings:
-    """``externalname-service``: Istio treats an ExternalName as an approved external host."""
-    kind = as_dict(obj.get("spec")).get("type")
+def _external_name(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
+    """``externalname-service`` unless the target is a cluster-local name."""
+    kind = spec.get("type")
     if not isinstance(kind, str) or kind.strip().lower() != "externalname":
-        return Findings()
-    target = as_dict(obj.get("spec")).get("externalName")
+        return []
+    target = spec.get("externalName")
+    if isinstance(target, str) and is_cluster_local(target, ctx.policy.config.cluster_domain):
+        return []
     message = (
         f"Service of type ExternalName points at {fieldpath.shown(target)} around the egress "
         "gateway; request the host with the egress annotation instead"
     )
-    return Findings(violations=(_violation(Code.EXTERNALNAME_SERVICE, message, "spec.type"),))
+    return [_violation(Code.EXTERNALNAME_SERVICE, message, "spec.type",
+                       value=target if isinstance(target, str) else "")]
+
+
+def _external_ips(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
+    """``external-ip`` for each externalIP outside the internal ranges.
+
+    kube-proxy captures traffic to a Service's externalIPs on every node, from every pod and
+    gateway, so a public address there hijacks the gateway's own connections to it
+    (CVE-2020-8554). Not an infrastructure code: no one may do this.
+    """
+    found: list[Violation] = []
+    internal = ctx.policy.config.internal_ranges
+    for i, address in enumerate(as_list(spec.get("externalIPs"))):
+        if isinstance(address, str) and internal.contains(address):
+            continue
+        message = (
+            f"externalIP {fieldpath.shown(address)} is outside the internal ranges and would "
+            "capture every pod's traffic to it, the gateway's too; use an internal address"
+        )
+        shown = address if isinstance(address, str) else ""
+        found.append(Violation(Code.EXTERNAL_IP, message, f"spec.externalIPs[{i}]", value=shown))
+    return found
+
+
+def judge_service(ctx: Context, obj: JSONObject) -> Findings:
+    """``externalname-service`` (Istio treats an ExternalName as an approved external host)
+    and ``external-ip``."""
+    spec = as_dict(obj.get("spec"))
+    return Findings(violations=(*_external_name(ctx, spec), *_external_ips(ctx, spec)))
 
 
 def _outside(address: Any, what: str, path: str) -> Violation:

@@ -39,6 +39,7 @@ class Code(enum.StrEnum):
     NAMESPACE_MODE = "namespace-mode"
     NODE_ESCAPE = "node-escape"
     PROXY_EXEC = "proxy-exec"
+    EXTERNAL_IP = "external-ip"
 
 
 # Enforced whatever the namespace's mode: the access model rests on them.
