@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick bench-profile render-golden clean
+.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick bench-profile render-golden release-check version clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "egressguard needs Python 3.11 or newer"'
@@ -24,9 +24,9 @@ test: lint controlplane
 	$(BIN)/pytest -ra
 
 lint: $(STAMP)
-	$(BIN)/ruff check webhook tests bench
+	$(BIN)/ruff check webhook tests bench tools setup.py
 	$(BIN)/mypy
-	$(BIN)/mypy bench
+	$(BIN)/mypy bench tools
 	$(BIN)/lint-imports
 
 unit: $(STAMP)
@@ -56,6 +56,16 @@ bench-profile: $(STAMP)
 ## Regenerate the render golden files after an intended change (then review the diff).
 render-golden: $(STAMP)
 	EGRESSGUARD_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/render/test_golden.py
+
+## What a release ships, checked: build the sdist and wheel, twine check, install the wheel
+## into a clean virtualenv outside the checkout, `egressguard --version`, serve, /readyz.
+release-check: $(STAMP)
+	$(BIN)/pytest -ra -m release tests/packaging
+
+## Set the release version in pyproject.toml and write it (and the image) wherever it is named:
+## make version VERSION=1.2.3 (without VERSION: write pyproject.toml's current one).
+version: $(STAMP)
+	$(BIN)/python -m tools.release stamp $(VERSION)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,3 +1,8 @@
 """egressguard: the admission webhook that makes egress gateways trustworthy."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("egressguard")
+except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0+unknown"

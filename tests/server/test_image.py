@@ -30,20 +30,46 @@ def test_the_image_builds_in_two_stages_from_a_pinned_slim_python_3_11() -> None
     assert [value for op, value in instructions() if op == "COPY" and "--from=build" in value]
 
 
-def test_the_image_runs_egressguard_serve_as_a_non_root_user() -> None:
+def final_stage() -> list[tuple[str, str]]:
     ops = instructions()
+    return ops[max(i for i, (op, _) in enumerate(ops) if op == "FROM"):]
+
+
+def test_the_image_runs_egressguard_serve_as_a_non_root_user_without_a_shell() -> None:
+    ops = final_stage()
     assert ("USER", "10001:10001") in ops
     assert ("ENTRYPOINT", '["egressguard"]') in ops and ("CMD", '["serve"]') in ops
-    final_stage = ops[max(i for i, (op, _) in enumerate(ops) if op == "FROM"):]
-    assert not any(op == "RUN" and ("apt-get" in v or "gcc" in v) for op, v in final_stage)
+    # Nothing in the final stage runs a shell (or anything else): only copies.
+    assert not [op for op, _ in ops if op == "RUN"]
+    assert not [v for op, v in ops if op in ("ENTRYPOINT", "CMD") and not v.startswith("[")]
 
 
-def test_only_what_the_image_needs_is_sent_to_the_builder() -> None:
+def test_the_first_stage_builds_the_wheel_and_the_second_installs_nothing_else() -> None:
+    ops = instructions()
+    build = ops[:len(ops) - len(final_stage())]
+    runs = " ".join(v for op, v in build if op == "RUN")
+    assert "python -m build --wheel" in runs and "pip install /dist/egressguard-" in runs
+    assert [v for op, v in final_stage() if op == "COPY" and "--from=build" in v]
+
+
+def test_the_image_carries_oci_labels() -> None:
+    labels = " ".join(v for op, v in final_stage() if op == "LABEL")
+    for key in ("title", "description", "licenses", "version", "revision", "created",
+                "source"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
+
+
+def test_only_what_the_wheel_is_built_from_is_sent_to_the_builder() -> None:
     lines = [line for line in (REPO / ".dockerignore").read_text().splitlines()
              if line and not line.startswith("#")]
     assert lines[0] == "*"
     assert {line for line in lines if line.startswith("!")} == {
-        "!pyproject.toml", "!README.md", "!webhook/", "!rules/"}
+        "!pyproject.toml", "!setup.py", "!MANIFEST.in", "!README.md", "!CHANGELOG.md",
+        "!webhook/", "!rules/"}
+    copied = " ".join(v for op, v in instructions() if op == "COPY" and "--from" not in v)
+    for line in lines[1:]:
+        if line.startswith("!"):
+            assert line[1:].rstrip("/") in copied, line
 
 
 def hadolint() -> str | None:

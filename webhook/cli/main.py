@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from webhook import __version__
+
 # Each module exposes add_parser(subparsers) and run(args) -> exit code.
 SUBCOMMANDS = ("serve", "certs", "check", "validate", "render", "diff", "explain")
 
@@ -16,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="egressguard",
         description="Admission webhook that makes egress gateways trustworthy.",
     )
+    parser.add_argument("--version", action="version", version=f"egressguard {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"webhook.cli.{name}")

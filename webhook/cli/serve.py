@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,7 +38,11 @@ RENEW_BEFORE = timedelta(days=7)
 
 
 def bundled_rules() -> Path:
-    """The example rules next to the package (a checkout), or ``rules`` in the cwd."""
+    """The example rules shipped in the package, or a checkout's ``rules/`` (an editable
+    install, where the build step that copies them in does not run)."""
+    packaged = resources.files("webhook").joinpath("example_rules")
+    if isinstance(packaged, Path) and (packaged / "config.yaml").is_file():
+        return packaged
     return Path(__file__).resolve().parents[2] / "rules"
 
 

@@ -41,11 +41,11 @@ capabilities:
   drop: [ALL]
 {{- end }}
 
-{{/* Where `serve --rules` reads from, by rules.source. */}}
+{{/* Where `serve --rules` reads from, by rules.source (none: the example rules the
+package in the image carries). */}}
 {{- define "egressguard.rulesPath" -}}
 {{- $source := .Values.rules.source -}}
 {{- if eq $source "image" -}}
-/app/rules
 {{- else if eq $source "gitSync" -}}
 /rules/current/$(RULES_SUBDIR)
 {{- else if eq $source "configMap" -}}
