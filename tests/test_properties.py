@@ -164,6 +164,8 @@ def oracle_codes(pod: dict[str, Any]) -> set[str]:
                 codes.add("node-escape")
         if context.get("privileged") is True:
             codes.add("privileged")
+        if container["name"] in {"istio-proxy", "istio-init", "istio-validation"}:
+            codes.add("mesh-opt-out")  # never the mesh's own here: its image is not trusted
         if context.get("runAsUser") == 1337 or context.get("runAsGroup") == 1337:
             codes.add("proxy-uid")
     for key in pod["metadata"].get("labels", {}):

@@ -241,10 +241,18 @@ def test_generate_name_pod_takes_its_identity_namespace_from_the_request(
 # --- gateway impersonation -----------------------------------------------------------------
 
 
-def test_gateway_selector_outside_its_namespace_is_impersonation(
+def test_gateway_selector_on_anything_but_an_infrastructure_identity_is_impersonation(
     judge: Judge, pod: PodFactory
 ) -> None:
     decision = judge(pod(labels={"istio": "egressgateway"}))
     assert decision.codes == ("gateway-impersonation",)
     assert "istio-egressgateway" in decision.messages[0]
-    assert judge(pod(namespace="istio-egress", labels={"istio": "egressgateway"})).allowed
+    # in the gateway's own namespace too, unless it runs as one of the mesh's identities
+    in_place = pod(namespace="istio-egress", labels={"istio": "egressgateway"})
+    assert judge(in_place).codes == ("gateway-impersonation",)
+    gateway = pod(
+        namespace="istio-egress",
+        service_account="istio-egressgateway-service-account",
+        labels={"istio": "egressgateway"},
+    )
+    assert judge(gateway).allowed

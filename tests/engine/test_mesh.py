@@ -8,7 +8,8 @@ import pytest
 
 from tests.engine.conftest import Judge, PodFactory
 from tests.example_policy import CONFIG
-from webhook.engine.mesh import _flags, image_repository, is_mesh_container
+from webhook.engine.mesh import _flags
+from webhook.engine.mesh_containers import image_repository, is_mesh_container
 from webhook.engine.podspec import ContainerView
 
 PROXYV2 = "docker.io/istio/proxyv2:1.24.2"
@@ -88,8 +89,13 @@ def _container(list_name: str = "initContainers", **body: Any) -> ContainerView:
             False,
             True,
         ),
-        (
-            {"name": "istio-proxy", "image": PROXYV2, "args": ["proxy", "router"]},
+        (  # a native sidecar
+            {
+                "name": "istio-proxy",
+                "image": PROXYV2,
+                "args": ["proxy", "sidecar"],
+                "restartPolicy": "Always",
+            },
             "initContainers",
             False,
             True,
@@ -158,7 +164,18 @@ def _container(list_name: str = "initContainers", **body: Any) -> ContainerView:
         # Istio's gateway charts: `image: auto` is a placeholder in templates only
         ({"name": "istio-proxy", "image": "auto"}, "containers", True, True),
         ({"name": "istio-proxy", "image": "auto"}, "containers", False, False),
-        ({"name": "istio-init", "image": "auto"}, "initContainers", True, False),
+        # ... and Istio's "customizing injection" merges a template's mesh-named container
+        ({"name": "istio-init", "image": "auto"}, "initContainers", True, True),
+        ({"name": "istio-init", "image": "auto"}, "containers", True, False),
+        # not in its list: istio-init among containers, istio-proxy an init container that
+        # does not keep running
+        ({"name": "istio-init", "image": PROXYV2, "args": INIT_ARGS}, "containers", False, False),
+        (
+            {"name": "istio-proxy", "image": PROXYV2, "args": ["proxy", "sidecar"]},
+            "initContainers",
+            False,
+            False,
+        ),
         ({"name": "istio-proxy", "image": "auto", "command": ["sh"]}, "containers", True, False),
     ],
 )
@@ -290,8 +307,8 @@ def test_impostor_with_the_meshs_name_is_an_ordinary_container(judge: Judge) -> 
     pod["spec"]["initContainers"][0]["image"] = "registry.example.com/tools/iptables:1"
     pod["spec"]["initContainers"][0]["args"] = ["-x", "0.0.0.0/0"]
     decision = judge(pod)
-    # its capabilities count; its arguments are an ordinary program's
-    assert decision.codes == ("net-capability",)
+    # its capabilities count; its arguments are an ordinary program's; istio-cni skips the pod
+    assert decision.codes == ("net-capability", "mesh-opt-out")
 
 
 @pytest.mark.parametrize("value", ["false", "False", "no", "off", "n", "disabled", " true"])

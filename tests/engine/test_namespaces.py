@@ -104,3 +104,21 @@ def test_exempt_namespace_objects_are_not_judged() -> None:
 
 def test_deleting_a_namespace_is_not_judged() -> None:
     assert judge(None, old=namespace(**{MODE: "warn"}), operation="DELETE").allowed
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refused"),
+    [
+        ({"istio.io/rev": "prod"}, {"istio.io/rev": "canary"}, True),
+        ({"istio.io/rev": "prod"}, {}, True),
+        ({}, {"istio.io/rev": "prod"}, False),
+        ({"istio.io/rev": "prod"}, {"istio.io/rev": "prod", "team": "a"}, False),
+    ],
+)
+def test_an_untrusted_change_of_the_revision_is_an_opt_out(
+    old: dict[str, str], new: dict[str, str], refused: bool
+) -> None:
+    decision = judge(namespace(**new), old=namespace(**old), operation="UPDATE")
+    assert codes(decision) == (["mesh-opt-out"] if refused else [])
+    trusted = judge(namespace(**new), old=namespace(**old), operation="UPDATE", user=SECURITY_ADMIN)
+    assert trusted.allowed

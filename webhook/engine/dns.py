@@ -33,6 +33,7 @@ def judge_dns(ctx: Context, pod: PodView) -> list[Violation]:
                 "dnsPolicy: Default resolves names with the node's resolver, not the cluster's; "
                 "use ClusterFirst",
                 pod.spec_field("dnsPolicy"),
+                value=policy,
             )
         )
     allowed = {_address(a) for a in ctx.policy.config.allowed_nameservers} - {None}
@@ -46,6 +47,7 @@ def judge_dns(ctx: Context, pod: PodView) -> list[Violation]:
                     f"nameserver {fieldpath.shown(server)} is not an allowed resolver; use the "
                     "cluster DNS (dns.allowedNameservers in config.yaml)",
                     fieldpath.index(base, position),
+                    value=server,
                 )
             )
     return found
@@ -67,6 +69,7 @@ def judge_host_aliases(ctx: Context, pod: PodView) -> list[Violation]:
                     f"hostAliases pins {fieldpath.shown(hostname)} (destination "
                     f"{destination.name}) to an address, around the egress gateway; remove it",
                     fieldpath.index(names, offset),
+                    value=hostname,
                 )
             )
     return found

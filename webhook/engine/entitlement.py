@@ -194,22 +194,27 @@ def judge_managed_labels(
 
 
 def judge_gateway_labels(ctx: Context, pod: PodView) -> list[Violation]:
-    """A pod wearing a gateway's selector outside its namespace would receive its traffic."""
+    """A pod wearing a gateway's selector would receive its traffic, or its NetworkPolicies.
+
+    Only the mesh's infrastructure identities (Config ``mesh.infrastructure``) may carry a
+    gateway's selector labels, in any namespace; the caller exempts their pods.
+    """
     labels = pod.labels
     found = []
     for gateway in ctx.policy.config.gateways:
         selector = dict(gateway.selector)
         # An empty selector is refused by the loader; it would match every pod here.
-        if not selector or ctx.namespace == gateway.namespace:
+        if not selector:
             continue
         if all(labels.get(k) == v for k, v in selector.items()):
             shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
             found.append(
                 Violation(
                     Code.GATEWAY_IMPERSONATION,
-                    f"labels {fieldpath.shown(shown)} select gateway {gateway.name}, which runs "
-                    f"only in namespace {gateway.namespace}; remove them",
+                    f"labels {fieldpath.shown(shown)} select gateway {gateway.name}; only the "
+                    f"mesh's own identities (mesh.infrastructure) may carry them; remove them",
                     pod.label_path(sorted(selector)[0]),
+                    value=gateway.name,
                 )
             )
     return found

@@ -11,31 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
 
 from webhook.engine import fieldpath
 from webhook.engine.context import as_dict, as_list
+from webhook.engine.mesh_containers import MeshPod
+from webhook.engine.mesh_opt_out import judge_opt_out
 from webhook.engine.podspec import ContainerView, PodView, brief, strings
 from webhook.engine.proxy_config import ALLOWED_KEYS, UnreadableProxyConfig, top_level_keys
 from webhook.model.decision import Code, Violation
-from webhook.model.rules import Config
-
-DEFAULT_REGISTRY = "docker.io"
-# The mesh's containers and the subcommand each must run (SPEC §3).
-MESH_CONTAINERS = {
-    "istio-proxy": "proxy",
-    "istio-init": "istio-iptables",
-    "istio-validation": "istio-iptables",
-}
-MESH_COMMANDS = frozenset({"pilot-agent", "istio-iptables"})
-PROXY_UID = "1337"
-AUTO_IMAGE = "auto"  # Istio's gateway injection fills in the proxy image
-
-INJECT = "sidecar.istio.io/inject"
-DATAPLANE_MODE = "istio.io/dataplane-mode"
-# Istio injects only for these values of sidecar.istio.io/inject (or none); any other
-# value, "false" and "no" and typos alike, disables injection.
-INJECT_ON = frozenset({"", "y", "yes", "true", "on"})
 
 INTERCEPTION_MODE = "sidecar.istio.io/interceptionMode"
 INCLUDE_IP_RANGES = "traffic.sidecar.istio.io/includeOutboundIPRanges"
@@ -70,98 +53,15 @@ _EXCLUDES = (
     "exclude-interfaces",
 )
 _INCLUDES = ("i", "outbound-ip-ranges-include", "istio-service-cidr")
-_PROXY_IDS = ("u", "g", "proxy-uid", "proxy-gid")
 _RULES = {
     **{name: "exclude" for name in _EXCLUDES},
     **{name: "include" for name in _INCLUDES},
-    **{name: "proxy-id" for name in _PROXY_IDS},
+    **{name: "uid" for name in ("u", "proxy-uid")},
+    **{name: "gid" for name in ("g", "proxy-gid")},
 }
 _ENV = {name.upper().replace("-", "_"): rule for name, rule in _RULES.items() if len(name) > 1}
 # Short flags of istio-iptables that take a value: in `-xVALUE` the rest is the value.
 _SHORT_WITH_VALUE = frozenset("pzugmbtrdixqokc")
-
-
-def image_repository(reference: str) -> str:
-    """``istio/proxyv2:1.24.0@sha256:..`` -> ``docker.io/istio/proxyv2``, as a runtime reads it."""
-    name = reference.split("@", 1)[0]
-    slash, colon = name.rfind("/"), name.rfind(":")
-    if colon > slash:
-        name = name[:colon]
-    first, sep, rest = name.partition("/")
-    if not sep:
-        return f"{DEFAULT_REGISTRY}/library/{name}"
-    if "." not in first and ":" not in first and first != "localhost":
-        return f"{DEFAULT_REGISTRY}/{name}"
-    registry = first.lower()
-    if registry in ("index.docker.io", "registry-1.docker.io"):
-        registry = DEFAULT_REGISTRY
-    return f"{registry}/{rest}"
-
-
-@lru_cache(maxsize=32)
-def _trusted_repositories(images: frozenset[str]) -> frozenset[str]:
-    return frozenset(image_repository(image) for image in images)
-
-
-def is_mesh_container(container: ContainerView, config: Config, *, template: bool) -> bool:
-    """The mesh's own container: name, trusted image, command and first argument all fit.
-
-    Ephemeral containers never are: Istio does not inject them, `kubectl debug` does. In a
-    pod template, ``istio-proxy`` with ``image: auto`` (Istio's gateway charts) is the
-    mesh's placeholder: injection replaces it, and the Pod it becomes is judged strictly.
-    """
-    expected_first_arg = MESH_CONTAINERS.get(container.name)
-    if expected_first_arg is None or container.list_name == "ephemeralContainers":
-        return False
-    body = container.body
-    image = body.get("image")
-    command, args = body.get("command"), body.get("args")
-    if command not in (None, []) and not (
-        isinstance(command, list)
-        and len(command) == 1
-        and isinstance(command[0], str)
-        and command[0] in MESH_COMMANDS
-    ):
-        return False
-    if template and container.name == "istio-proxy" and image == AUTO_IMAGE:
-        return args in (None, []) or (isinstance(args, list) and args[0] == "proxy")
-    if not isinstance(image, str) or image != image.strip() or not image:
-        return False
-    if image_repository(image) not in _trusted_repositories(config.proxy_images):
-        return False
-    return (
-        isinstance(args, list)
-        and bool(args)
-        and all(isinstance(arg, str) for arg in args)
-        and args[0] == expected_first_arg
-    )
-
-
-def judge_opt_out(pod: PodView) -> list[Violation]:
-    found = []
-    for where, values in (("label", pod.labels), ("annotation", pod.annotations)):
-        path_of = pod.label_path if where == "label" else pod.annotation_path
-        inject = values.get(INJECT)
-        if inject is not None and inject.lower() not in INJECT_ON:
-            found.append(
-                Violation(
-                    Code.MESH_OPT_OUT,
-                    f"{where} {INJECT}={fieldpath.shown(inject)} keeps the pod out of the "
-                    "mesh and its egress gateway; remove it",
-                    path_of(INJECT),
-                )
-            )
-        mode = values.get(DATAPLANE_MODE)
-        if mode is not None and mode.strip().lower() == "none":
-            found.append(
-                Violation(
-                    Code.MESH_OPT_OUT,
-                    f"{where} {DATAPLANE_MODE}={fieldpath.shown(mode)} keeps the pod out of "
-                    "the mesh and its egress gateway; remove it",
-                    path_of(DATAPLANE_MODE),
-                )
-            )
-    return found
 
 
 def _annotations_named(pod: PodView, names: Iterable[str]) -> Iterator[tuple[str, str, str]]:
@@ -190,7 +90,9 @@ def judge_interception_annotations(pod: PodView) -> list[Violation]:
             )
         else:
             message = f"{key} lets traffic bypass the sidecar and the egress gateway; remove it"
-        found.append(Violation(Code.INTERCEPTION_EXCLUDED, message, pod.annotation_path(key)))
+        found.append(
+            Violation(Code.INTERCEPTION_EXCLUDED, message, pod.annotation_path(key), value=value)
+        )
     return found
 
 
@@ -223,21 +125,24 @@ def _flags(args: list[str]) -> Iterator[tuple[str, str]]:
                 break
 
 
-def _narrows_capture(rule: str, value: str) -> bool:
+def _narrows_capture(rule: str, value: str, mesh: MeshPod) -> bool:
+    """Whether a setting leaves traffic uncaptured: an exclusion, a narrower include, or a
+    UID/GID other than the proxy's own (``-g`` defaults to ``-u``)."""
     if rule == "exclude":
         return value != ""
     if rule == "include":
         return value != "*"
-    return value != PROXY_UID
+    allowed = {mesh.excluded_uid} if rule == "uid" else {mesh.excluded_uid, mesh.proxy_gid}
+    return value not in {str(i) for i in allowed - {0}}
 
 
-def judge_mesh_container_settings(container: ContainerView) -> list[Violation]:
+def judge_mesh_container_settings(container: ContainerView, mesh: MeshPod) -> list[Violation]:
     """A mesh container's iptables settings, in its arguments or in its environment."""
     found = []
     args = strings(container.body.get("args"))
     args_path = fieldpath.key(container.path, "args")
     for name, value in _flags(args[1:]):
-        if _narrows_capture(_RULES[name], value):
+        if _narrows_capture(_RULES[name], value, mesh):
             dashes = "-" if len(name) == 1 else "--"
             found.append(
                 Violation(
@@ -245,25 +150,29 @@ def judge_mesh_container_settings(container: ContainerView) -> list[Violation]:
                     f"{container.described} runs with {dashes}{name} {fieldpath.shown(value)!r}, "
                     "letting traffic bypass the sidecar; remove it",
                     f"{args_path}[{dashes}{name}]",
+                    value=value,
                 )
             )
     env_path = fieldpath.key(container.path, "env")
-    for position, item in enumerate(as_list(container.body.get("env"))):
+    for item in as_list(container.body.get("env")):
         variable = as_dict(item)
         variable_name = variable.get("name")
-        rule = _ENV.get(variable_name) if isinstance(variable_name, str) else None
+        if not isinstance(variable_name, str):
+            continue
+        rule = _ENV.get(variable_name)
         if rule is None:
             continue
         env_value = variable.get("value")
         readable = variable.get("valueFrom") is None and isinstance(env_value, str | None)
-        if readable and not _narrows_capture(rule, env_value or ""):
+        if readable and not _narrows_capture(rule, env_value or "", mesh):
             continue
         found.append(
             Violation(
                 Code.INTERCEPTION_EXCLUDED,
                 f"{container.described} sets {variable_name}, which decides what the sidecar "
                 "captures; remove it",
-                fieldpath.index(env_path, position),
+                fieldpath.key(env_path, variable_name),
+                value=str(env_value) if readable else "valueFrom",
             )
         )
     if container.body.get("envFrom"):
@@ -286,13 +195,16 @@ def judge_proxy_overrides(pod: PodView) -> list[Violation]:
                 Code.PROXY_OVERRIDE,
                 f"{key} replaces what the mesh runs as the pod's proxy; remove it",
                 pod.annotation_path(key),
+                value=_value,
             )
         )
     for _, key, value in _annotations_named(pod, (PROXY_CONFIG,)):
         problem = _proxy_config_problem(value)
         if problem:
             found.append(
-                Violation(Code.PROXY_OVERRIDE, f"{key} {problem}", pod.annotation_path(key))
+                Violation(
+                    Code.PROXY_OVERRIDE, f"{key} {problem}", pod.annotation_path(key), value=value
+                )
             )
     return found
 
@@ -313,11 +225,11 @@ def _proxy_config_problem(text: str) -> str:
     return ""
 
 
-def judge_mesh(pod: PodView, mesh_containers: Iterable[ContainerView]) -> list[Violation]:
+def judge_mesh(pod: PodView, mesh: MeshPod) -> list[Violation]:
     """mesh-opt-out, interception-excluded and proxy-override on a pod or pod template."""
-    found = judge_opt_out(pod)
+    found = judge_opt_out(pod, mesh)
     found.extend(judge_interception_annotations(pod))
-    for container in mesh_containers:
-        found.extend(judge_mesh_container_settings(container))
+    for container in mesh.containers:
+        found.extend(judge_mesh_container_settings(container, mesh))
     found.extend(judge_proxy_overrides(pod))
     return found

@@ -18,6 +18,9 @@ INJECTION_ON = "enabled"
 DATAPLANE = "istio.io/dataplane-mode"
 DATAPLANE_ON = "ambient"
 MESH_LABELS = {INJECTION: INJECTION_ON, DATAPLANE: DATAPLANE_ON}
+# The control plane revision whose injector serves the namespace: another value, or none,
+# can leave its pods with no injector at all.
+REVISION = "istio.io/rev"
 ASK = "ask the security team"
 
 
@@ -61,6 +64,14 @@ def judge_namespace_change(
             if label in before and label not in after:
                 message = f"removing namespace label {label} may take pods out of the mesh; {ASK}"
                 found.append(_violation(Code.MESH_OPT_OUT, message, label))
+        if REVISION in before and before.get(REVISION) != after.get(REVISION):
+            what = (
+                f"changing namespace label {REVISION} to {fieldpath.shown(after[REVISION])}"
+                if REVISION in after
+                else f"removing namespace label {REVISION}"
+            )
+            message = f"{what} may leave its pods with no sidecar injector; {ASK}"
+            found.append(_violation(Code.MESH_OPT_OUT, message, REVISION))
     mode_label = ctx.policy.config.mode_label
     if before.get(mode_label) != after.get(mode_label):
         if old is None:

@@ -7,17 +7,15 @@ captures) each open egress that no gateway sees.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from webhook.engine import fieldpath
 from webhook.engine.context import as_dict
+from webhook.engine.mesh_containers import MeshPod
 from webhook.engine.podspec import PodView, as_int, is_true, strings
 from webhook.model.decision import Code, Violation
 
 NET_CAPABILITIES = frozenset({"NET_ADMIN", "NET_RAW", "ALL"})
 # Istio gives these to istio-init (and to istio-proxy in TPROXY mode); never ALL.
 MESH_CAPABILITIES = frozenset({"NET_ADMIN", "NET_RAW"})
-PROXY_ID = 1337
 
 
 def capability_name(value: str) -> str:
@@ -34,6 +32,7 @@ def judge_host_network(pod: PodView) -> list[Violation]:
                 "hostNetwork: true puts the pod on the node's network, outside every egress "
                 "control; remove it",
                 pod.spec_field("hostNetwork"),
+                value="true",
             )
         )
     contexts = [(pod.spec_field("securityContext"), as_dict(pod.spec.get("securityContext")))]
@@ -46,16 +45,17 @@ def judge_host_network(pod: PodView) -> list[Violation]:
                     "windowsOptions.hostProcess: true runs on the node's network, outside every "
                     "egress control; remove it",
                     fieldpath.key(fieldpath.key(path, "windowsOptions"), "hostProcess"),
+                    value="true",
                 )
             )
     return found
 
 
-def judge_containers(pod: PodView, mesh: Collection[tuple[str, int]]) -> list[Violation]:
-    """net-capability, privileged and proxy-uid; ``mesh`` holds the mesh containers' slots."""
+def judge_containers(pod: PodView, mesh: MeshPod) -> list[Violation]:
+    """net-capability, privileged and proxy-uid, the mesh's own containers told apart."""
     found = []
     for container in pod.containers():
-        is_mesh = container.slot in mesh
+        is_mesh = mesh.is_mesh(container)
         context = container.security_context
         added = strings(as_dict(context.get("capabilities")).get("add"))
         allowed = MESH_CAPABILITIES if is_mesh else frozenset()
@@ -83,22 +83,32 @@ def judge_containers(pod: PodView, mesh: Collection[tuple[str, int]]) -> list[Vi
                 )
             )
         if not is_mesh:
-            found.extend(_proxy_ids(container.security_context_path, context, container.described))
-    pod_context = as_dict(pod.spec.get("securityContext"))
-    found.extend(_proxy_ids(pod.spec_field("securityContext"), pod_context, "the pod"))
+            found.extend(
+                _proxy_ids(container.security_context_path, context, container.described, mesh)
+            )
+    if not mesh.proxy_only:
+        # A gateway or waypoint pod runs as its proxy; elsewhere the pod-level IDs are every
+        # container's that sets none of its own.
+        pod_context = as_dict(pod.spec.get("securityContext"))
+        found.extend(_proxy_ids(pod.spec_field("securityContext"), pod_context, "the pod", mesh))
     return found
 
 
-def _proxy_ids(path: str, context: dict[str, object], who: str) -> list[Violation]:
+def _proxy_ids(path: str, context: dict[str, object], who: str, mesh: MeshPod) -> list[Violation]:
     found = []
-    for field_name in ("runAsUser", "runAsGroup"):
-        if as_int(context.get(field_name)) == PROXY_ID:
+    for field_name, protected in (
+        ("runAsUser", mesh.protected_uids),
+        ("runAsGroup", mesh.protected_gids),
+    ):
+        value = as_int(context.get(field_name))
+        if value is not None and value in protected:
             found.append(
                 Violation(
                     Code.PROXY_UID,
-                    f"{who} runs with {field_name} {PROXY_ID}, the sidecar's own ID, whose "
+                    f"{who} runs with {field_name} {value}, the sidecar's own ID, whose "
                     "traffic is never captured; use another ID",
                     fieldpath.key(path, field_name),
+                    value=str(value),
                 )
             )
     return found

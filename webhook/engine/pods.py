@@ -18,7 +18,8 @@ from webhook.engine.entitlement import (
     judge_managed_labels,
     label_patch,
 )
-from webhook.engine.mesh import is_mesh_container, judge_mesh
+from webhook.engine.mesh import judge_mesh
+from webhook.engine.mesh_containers import mesh_pod
 from webhook.engine.node_escape import judge_node_escape
 from webhook.engine.pod_security import judge_containers, judge_host_network
 from webhook.engine.podspec import PodView, pod_view, template_view
@@ -42,22 +43,24 @@ def judge_workload(ctx: Context, obj: JSONObject) -> Findings:
 def _judge(ctx: Context, pod: PodView, *, patch_target: JSONObject | None) -> Findings:
     service_account = pod.service_account
     entitlement = entitlement_of(ctx, pod, service_account)
-    mesh = [
-        c
-        for c in pod.containers()
-        if is_mesh_container(c, ctx.policy.config, template=pod.template)
-    ]
-    violations = [
-        *entitlement.violations,
-        *judge_managed_labels(ctx, pod, service_account, entitlement.destinations),
-        *judge_gateway_labels(ctx, pod),
-        *judge_host_network(pod),
-        *judge_node_escape(pod),
-        *judge_containers(pod, {c.slot for c in mesh}),
-        *judge_mesh(pod, mesh),
-        *judge_dns(ctx, pod),
-        *judge_host_aliases(ctx, pod),
-    ]
+    managed = judge_managed_labels(ctx, pod, service_account, entitlement.destinations)
+    if ctx.policy.config.is_infrastructure(ctx.namespace, service_account):
+        # The mesh's own gateways, waypoints and node agents need what no workload may have
+        # (the node's network, the proxy's UID, a gateway's labels); labels stay egressguard's.
+        violations = managed
+    else:
+        mesh = mesh_pod(pod, ctx.policy.config)
+        violations = [
+            *entitlement.violations,
+            *managed,
+            *judge_gateway_labels(ctx, pod),
+            *judge_host_network(pod),
+            *judge_node_escape(pod),
+            *judge_containers(pod, mesh),
+            *judge_mesh(pod, mesh),
+            *judge_dns(ctx, pod),
+            *judge_host_aliases(ctx, pod),
+        ]
     patch = (
         label_patch(ctx, patch_target, entitlement.destinations) if patch_target is not None else ()
     )
