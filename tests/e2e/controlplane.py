@@ -50,7 +50,10 @@ SECURITY = Identity("security", "security-admin")
 CONTROLLER_MANAGER = Identity("controller-manager", "system:kube-controller-manager")
 IDENTITIES = (ADMIN, DEVELOPER, SECURITY, CONTROLLER_MANAGER)
 
-KCM_CONTROLLERS = ("deployment", "replicaset", "serviceaccount", "namespace", "garbagecollector")
+KCM_CONTROLLERS = (
+    "deployment", "replicaset", "serviceaccount", "namespace", "garbagecollector",
+    "endpoints-controller", "endpointslice-controller", "endpointslice-mirroring-controller",
+)
 
 
 class ControlPlane:

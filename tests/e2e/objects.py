@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# A pod exactly as Istio's sidecar injector leaves it (a policy case admitted for anyone).
+INJECTED_POD = Path(__file__).resolve().parents[1] / "cases" / "mesh" / "allowed" / (
+    "injected-sidecar.yaml")
 PREFIX = "egressguard.io"
 EGRESS_ANNOTATION = f"{PREFIX}/egress"
 MODE_LABEL = f"{PREFIX}/mode"
@@ -114,3 +120,10 @@ def namespace(name: str, *, labels: Mapping[str, str] | None = None) -> dict[str
     if labels:
         meta["labels"] = dict(labels)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def injected_pod(name: str) -> dict[str, Any]:
+    """Istio's injected pod (in namespace shop, service account checkout) named ``name``."""
+    manifest: dict[str, Any] = yaml.safe_load(INJECTED_POD.read_text())
+    manifest["metadata"]["name"] = name
+    return manifest

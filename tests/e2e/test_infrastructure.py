@@ -4,9 +4,11 @@ them, admitted when the trusted security team does (rules/config.yaml trustedPri
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from . import expect
 from .cluster import EgressguardCluster
@@ -177,3 +179,29 @@ def test_developer_cannot_create_a_namespace_with_a_mode(developer: Kubectl) -> 
     )
     expect.denied(result, "namespace-mode")
     expect.absent(developer, "namespace", name)
+
+
+RENDERED_NAMESPACE = (Path(__file__).resolve().parents[1] / "golden" / "render" / "istio-sidecar"
+                      / "namespace-shop.yaml")
+
+
+def test_namespace_with_a_rendered_fence_deletes_cleanly(
+    egressguard: EgressguardCluster, developer: Kubectl, admin: Kubectl
+) -> None:
+    """The namespace controller empties a namespace being deleted, managed fence included;
+    a developer still cannot take the fence down by hand."""
+    name = unique("leaving")
+    egressguard.add_team_namespace(name, creator=egressguard.security)
+    rendered = [doc for doc in yaml.safe_load_all(RENDERED_NAMESPACE.read_text()) if doc]
+    for doc in rendered:
+        doc["metadata"]["namespace"] = name
+    expect.admitted(egressguard.security.apply(rendered))
+    fence = rendered[0]["metadata"]["name"]
+    expect.denied(developer.run("delete", "networkpolicy", fence, "-n", name))
+    expect.admitted(admin.run("delete", "namespace", name, "--timeout=90s", timeout=100))
+    expect.absent(admin, "namespace", name)
+    refused = [r for r in egressguard.webhook.audit_records()
+               if r.get("namespace") == name and r["operation"] == "DELETE"
+               and not r["allowed"]]
+    # The developer's delete was refused; the namespace controller's never were.
+    assert {r["user"] for r in refused} == {developer.identity}, refused

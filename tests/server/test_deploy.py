@@ -17,13 +17,16 @@ import pytest
 import yaml
 
 from webhook.engine.kinds import judged_kinds
+from webhook.engine.mesh import MESH_CONTAINERS
+from webhook.model.rules import CONTROL_PLANE_ENDPOINT_WRITERS
 from webhook.server.settings import DEFAULT_READ_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 SYSTEM = {"kube-system", "kube-public", "kube-node-lease", "egressguard-system"}
-ISTIO_VERSIONS = {"v1alpha3", "v1beta1", "v1"}
-# The resource each judged kind is written through.
+BUILT_IN_GROUPS = {"", "apps", "batch", "networking.k8s.io", "discovery.k8s.io", "autoscaling",
+                   "policy"}
+# The resource each judged kind is written through (CONNECT kinds: their subresource).
 RESOURCES = {
     "Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets",
     "StatefulSet": "statefulsets", "DaemonSet": "daemonsets", "Job": "jobs",
@@ -32,7 +35,43 @@ RESOURCES = {
     "NetworkPolicy": "networkpolicies", "Service": "services", "Endpoints": "endpoints",
     "EndpointSlice": "endpointslices", "Namespace": "namespaces",
     "WasmPlugin": "wasmplugins", "TrafficExtension": "trafficextensions",
+    "Gateway": "gateways", "VirtualService": "virtualservices",
+    "DestinationRule": "destinationrules", "ProxyConfig": "proxyconfigs",
+    "AuthorizationPolicy": "authorizationpolicies",
+    "RequestAuthentication": "requestauthentications", "HTTPRoute": "httproutes",
+    "TLSRoute": "tlsroutes", "TCPRoute": "tcproutes", "GRPCRoute": "grpcroutes",
+    "UDPRoute": "udproutes", "CiliumNetworkPolicy": "ciliumnetworkpolicies",
+    "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicies",
+    "GlobalNetworkPolicy": "globalnetworkpolicies",
+    "AdminNetworkPolicy": "adminnetworkpolicies",
+    "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies",
+    "ClusterNetworkPolicy": "clusternetworkpolicies",
+    "PodExecOptions": "pods/exec", "PodAttachOptions": "pods/attach",
 }
+CONNECT_KINDS = {"PodExecOptions", "PodAttachOptions"}
+# L3 policy kinds: DELETE of any of them is judged (a gateway namespace's fence).
+POLICIES = {
+    ("networking.k8s.io", "networkpolicies"), ("cilium.io", "ciliumnetworkpolicies"),
+    ("cilium.io", "ciliumclusterwidenetworkpolicies"), ("crd.projectcalico.org", "networkpolicies"),
+    ("crd.projectcalico.org", "globalnetworkpolicies"),
+    ("policy.networking.k8s.io", "adminnetworkpolicies"),
+    ("policy.networking.k8s.io", "baselineadminnetworkpolicies"),
+    ("policy.networking.k8s.io", "clusternetworkpolicies"),
+}
+# What render writes (labelled app.kubernetes.io/managed-by: egressguard).
+RENDERED = {
+    ("", "configmaps"), ("", "services"), ("apps", "deployments"),
+    ("autoscaling", "horizontalpodautoscalers"), ("policy", "poddisruptionbudgets"),
+    ("networking.istio.io", "serviceentries"), ("networking.istio.io", "envoyfilters"),
+    ("networking.istio.io", "sidecars"), ("networking.istio.io", "workloadentries"),
+    ("networking.istio.io", "gateways"), ("networking.istio.io", "virtualservices"),
+    ("networking.istio.io", "destinationrules"), ("security.istio.io", "authorizationpolicies"),
+    ("extensions.istio.io", "wasmplugins"), ("extensions.istio.io", "trafficextensions"),
+    ("gateway.networking.k8s.io", "gateways"), ("gateway.networking.k8s.io", "httproutes"),
+    ("gateway.networking.k8s.io", "tlsroutes"), ("gateway.networking.k8s.io", "tcproutes"),
+    ("gateway.networking.k8s.io", "grpcroutes"), ("gateway.networking.k8s.io", "udproutes"),
+}
+NAMESPACE_CONTROLLER = "system:serviceaccount:kube-system:namespace-controller"
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -65,12 +104,25 @@ def webhooks(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
             if d["kind"].endswith("WebhookConfiguration") for hook in d["webhooks"]]
 
 
-def registered(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
-    """(group, resource) -> operations, across the validating webhooks."""
+def validating(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The validating webhooks by the first part of their name (``status``, ...)."""
+    return {hook["name"].split(".")[0]: hook for kind, hook in webhooks(docs)
+            if kind == "ValidatingWebhookConfiguration"}
+
+
+def conditions(hook: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: " ".join(c["expression"].split()) for c in hook.get("matchConditions", [])}
+
+
+def quoted(expression: str) -> set[str]:
+    return set(re.findall(r"'([^']*)'", expression))
+
+
+def registered(docs: list[dict[str, Any]],
+               hooks: list[dict[str, Any]] | None = None) -> dict[tuple[str, str], set[str]]:
+    """(group, resource) -> operations, across the validating webhooks (or ``hooks``)."""
     found: dict[tuple[str, str], set[str]] = {}
-    for kind, hook in webhooks(docs):
-        if kind != "ValidatingWebhookConfiguration":
-            continue
+    for hook in hooks if hooks is not None else list(validating(docs).values()):
         for rule in hook["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -144,36 +196,89 @@ def test_every_kind_the_engine_judges_is_registered_for_validation() -> None:
     found = registered(manifests())
     for group, kind in judged_kinds():
         operations = found.get((group, RESOURCES[kind]))
-        assert operations is not None and {"CREATE", "UPDATE"} <= operations, (group, kind)
+        needed = {"CONNECT"} if kind in CONNECT_KINDS else {"CREATE", "UPDATE"}
+        assert operations is not None and needed <= operations, (group, kind)
 
 
-def test_ephemeral_containers_are_registered_explicitly() -> None:
-    assert registered(manifests())[("", "pods/ephemeralcontainers")] >= {"UPDATE"}
+def test_subresources_are_registered_explicitly() -> None:
+    """A rule for ``pods`` matches none of its subresources (RELIABILITY 6)."""
+    found = registered(manifests())
+    assert found[("", "pods/ephemeralcontainers")] >= {"UPDATE"}
+    for resource in ("pods/status", "services/status", "namespaces/status",
+                     "namespaces/finalize"):
+        assert found[("", resource)] == {"UPDATE"}, resource
+    for resource in ("pods/exec", "pods/attach"):
+        assert found[("", resource)] == {"CONNECT"}, resource
 
 
-def test_delete_is_registered_for_network_policies_only() -> None:
-    deletes = {key for key, ops in registered(manifests()).items() if "DELETE" in ops}
-    assert deletes == {("networking.k8s.io", "networkpolicies")}
+def test_status_writes_are_sent_only_when_they_change_labels_or_annotations() -> None:
+    hook = validating(manifests())["status"]
+    assert {r for rule in hook["rules"] for r in rule["resources"]} == {
+        "pods/status", "services/status", "namespaces/status", "namespaces/finalize"}
+    (expression,) = conditions(hook).values()
+    for field in ("labels", "annotations"):
+        assert f"object.metadata.{field}" in expression
+        assert f"oldObject.metadata.{field}" in expression
 
 
-def test_istio_objects_are_registered_in_every_served_version() -> None:
-    for _, hook in webhooks(manifests()):
+def test_connect_is_sent_for_the_mesh_containers_and_unnamed_ones() -> None:
+    hook = validating(manifests())["connect"]
+    assert registered(manifests(), [hook]) == {
+        ("", "pods/exec"): {"CONNECT"}, ("", "pods/attach"): {"CONNECT"}}
+    (expression,) = conditions(hook).values()
+    assert quoted(expression) - {""} == set(MESH_CONTAINERS)
+    assert "!has(object.container)" in expression
+
+
+def test_custom_resources_are_registered_in_every_version() -> None:
+    """matchPolicy Equivalent reaches another version only through a listed one."""
+    for hook in validating(manifests()).values():
         for rule in hook["rules"]:
-            if rule["apiGroups"] == ["networking.istio.io"]:
-                assert set(rule["apiVersions"]) == ISTIO_VERSIONS
-                assert set(rule["resources"]) == {
-                    "serviceentries", "envoyfilters", "sidecars", "workloadentries"}
+            if not set(rule["apiGroups"]) <= BUILT_IN_GROUPS:
+                assert rule["apiVersions"] == ["*"], (hook["name"], rule["apiGroups"])
 
 
-def test_only_the_istio_configmap_reaches_the_webhook() -> None:
-    hooks = [h for _, h in webhooks(manifests())
-             if any("configmaps" in r["resources"] for r in h["rules"])]
-    assert len(hooks) == 1
-    (hook,) = hooks
-    assert all(r["resources"] == ["configmaps"] for r in hook["rules"])
-    (condition,) = hook["matchConditions"]
-    assert "request.name == 'istio'" in condition["expression"]
-    assert "request.namespace == 'istio-system'" in condition["expression"]
+def test_delete_is_registered_for_policies_and_what_render_writes() -> None:
+    docs = manifests()
+    deletes = {key for key, ops in registered(docs).items() if "DELETE" in ops}
+    assert deletes == POLICIES | RENDERED
+    hooks = validating(docs)
+    # Every policy DELETE is sent; of the rest only those of managed objects.
+    assert {k for k, ops in registered(docs, [hooks["policies"]]).items()
+            if "DELETE" in ops} == POLICIES
+    assert {k for k, ops in registered(docs, [hooks["managed"]]).items()
+            if "DELETE" in ops} == RENDERED - POLICIES
+    managed = conditions(hooks["managed"])["managed-by-egressguard"]
+    assert "oldObject.metadata.labels['app.kubernetes.io/managed-by'] == 'egressguard'" in managed
+    for name in ("policies", "managed"):
+        leave_out = conditions(hooks[name])["not-the-namespace-controller"]
+        assert "request.operation != 'DELETE'" in leave_out
+        assert NAMESPACE_CONTROLLER in quoted(leave_out)
+
+
+def test_control_plane_endpoint_writers_are_left_out_before_the_call() -> None:
+    hooks = validating(manifests())
+    endpoints = {("", "endpoints"), ("discovery.k8s.io", "endpointslices")}
+    hook = hooks.pop("endpoints")
+    assert set(registered(manifests(), [hook])) == endpoints
+    assert not endpoints & set(registered(manifests(), list(hooks.values())))
+    (expression,) = conditions(hook).values()
+    assert expression.startswith("!(request.userInfo.username in [")
+    assert quoted(expression) == set(CONTROL_PLANE_ENDPOINT_WRITERS)
+
+
+def test_only_the_mesh_configuration_and_managed_configmaps_reach_the_webhook() -> None:
+    hooks = {name: h for name, h in validating(manifests()).items()
+             if any("configmaps" in r["resources"] for r in h["rules"])}
+    assert set(hooks) == {"meshconfig", "managed"}
+    mesh = hooks["meshconfig"]
+    assert all(r["resources"] == ["configmaps"] for r in mesh["rules"])
+    (expression,) = conditions(mesh).values()
+    assert "request.namespace == 'istio-system'" in expression
+    assert "request.name == 'istio'" in expression
+    assert "request.name.startsWith('istio-sidecar-injector')" in expression
+    assert "'mesh' in object.data" in expression and "'mesh' in oldObject.data" in expression
+    assert "managed-by-egressguard" in conditions(hooks["managed"])
 
 
 # -- the workload ----------------------------------------------------------------------
