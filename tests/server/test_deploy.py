@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from webhook.engine.kinds import judged_kinds
-from webhook.engine.mesh import MESH_CONTAINERS
+from webhook.engine.pod_exec import MESH_CONTAINER_NAMES
 from webhook.model.rules import CONTROL_PLANE_ENDPOINT_WRITERS
 from webhook.server.settings import DEFAULT_READ_TIMEOUT
 
@@ -226,7 +226,7 @@ def test_connect_is_sent_for_the_mesh_containers_and_unnamed_ones() -> None:
     assert registered(manifests(), [hook]) == {
         ("", "pods/exec"): {"CONNECT"}, ("", "pods/attach"): {"CONNECT"}}
     (expression,) = conditions(hook).values()
-    assert quoted(expression) - {""} == set(MESH_CONTAINERS)
+    assert quoted(expression) - {""} == set(MESH_CONTAINER_NAMES)
     assert "!has(object.container)" in expression
 
 
