@@ -186,36 +186,59 @@ def test_sidecar_outbound_traffic_policy(policy: dict[str, Any], allowed: bool) 
 # -- EnvoyFilter -------------------------------------------------------------------------
 
 
+GATEWAY_PATCH = {"applyTo": "LISTENER", "match": {"context": "GATEWAY"},
+                 "patch": {"operation": "MERGE"}}
+
+
 class TestEnvoyFilterReach:
     def test_root_namespace_filter_with_a_non_contradicting_selector(self) -> None:
         decision = judge(envoy_filter("istio-system", workloadSelector={"labels": {"app": "x"}},
-                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+                                      configPatches=[GATEWAY_PATCH]))
         assert decision.codes == ("envoyfilter-gateway",)
 
     def test_root_namespace_filter_contradicting_every_gateway(self) -> None:
         decision = judge(envoy_filter("istio-system",
                                       workloadSelector={"labels": {"istio": "ingressgateway"}},
-                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+                                      configPatches=[GATEWAY_PATCH]))
         assert decision.allowed
 
     def test_other_gateways_namespace_is_out_of_reach(self) -> None:
         decision = judge(envoy_filter("payments-egress",
                                       workloadSelector={"labels": {"istio": "egressgateway"}},
-                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+                                      configPatches=[GATEWAY_PATCH]))
         assert decision.allowed
 
     @pytest.mark.parametrize("selector", [None, {}, {"labels": {}}, {"labels": None}, "x"])
     def test_empty_or_unreadable_selector_applies_to_all(self, selector: Any) -> None:
         decision = judge(envoy_filter("istio-egress", workloadSelector=selector,
-                                      configPatches=[inbound_patch("LISTENER", "MERGE")]))
+                                      configPatches=[GATEWAY_PATCH]))
         assert paths(decision) == {"spec.workloadSelector": "envoyfilter-gateway"}
 
     @pytest.mark.parametrize("kind", ["Gateway", "gateway", None])
     def test_target_refs_naming_a_gateway_any_group(self, kind: Any) -> None:
         decision = judge(envoy_filter("istio-egress", targetRefs=[
             {"kind": "Service", "name": "a"}, {"group": "example.io", "kind": kind, "name": "b"},
-        ], configPatches=[inbound_patch("LISTENER", "MERGE")]))
+        ], configPatches=[GATEWAY_PATCH]))
         assert paths(decision) == {"spec.targetRefs[1]": "envoyfilter-gateway"}
+
+    @pytest.mark.parametrize("context", ["SIDECAR_INBOUND", 1])
+    def test_patches_all_for_sidecar_inbound_never_reach_a_gateway(self, context: Any) -> None:
+        patch = inbound_patch("HTTP_FILTER", "INSERT_BEFORE", match=http_filter_match(
+            "envoy.filters.http.router"), value={"name": "envoy.filters.http.lua"})
+        patch["match"]["context"] = context
+        obj = envoy_filter("istio-system", configPatches=[patch, patch])
+        assert judge(obj).allowed
+
+    @pytest.mark.parametrize("other", [{"context": "GATEWAY"}, {"context": "WAYPOINT"}, {}])
+    def test_one_patch_for_another_context_reaches_them(self, other: dict[str, Any]) -> None:
+        patches = [inbound_patch("LISTENER", "MERGE"),
+                   {"applyTo": "LISTENER", "match": other, "patch": {"operation": "MERGE"}}]
+        decision = judge(envoy_filter("istio-system", configPatches=patches))
+        assert "envoyfilter-gateway" in decision.codes
+
+    def test_no_patches_is_judged_by_its_selector(self) -> None:
+        decision = judge(envoy_filter("istio-egress", configPatches=[]))
+        assert decision.codes == ("envoyfilter-gateway",)
 
 
 class TestEnvoyFilterOutbound:
@@ -333,6 +356,106 @@ class TestEnvoyFilterProtectedFilters:
         assert paths(decision) == {
             "spec.configPatches[0].patch.value.typed_per_filter_config":
                 "envoyfilter-protected-filter"}
+
+
+class TestEnvoyFilterCorners:
+    @pytest.mark.parametrize("operation", ["ADD", 2, "INSERT_FIRST", "INSERT_AFTER", None])
+    @pytest.mark.parametrize("context", ["SIDECAR_INBOUND", "GATEWAY"])
+    def test_a_listener_added_in_any_context(self, operation: Any, context: str) -> None:
+        patch = {"applyTo": "LISTENER", "match": {"context": context},
+                 "patch": {"operation": operation, "value": {"name": "relay"}}}
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {"spec.configPatches[0].applyTo": "envoyfilter-outbound"}
+
+    @pytest.mark.parametrize(
+        ("value", "path"),
+        [
+            ({"route": {"cluster": "outbound|443||api.stripe.com"}}, ".route.cluster"),
+            ({"route": {"weighted_clusters": {"clusters": [
+                {"name": "inbound|8080||"}, {"name": "OUTBOUND|443||x.io"}]}}},
+             ".route.weighted_clusters.clusters[1].name"),
+            ({"route": {"cluster_header": "x-cluster"}}, ".route.cluster_header"),
+            ({"route": {"clusterSpecifierPlugin": {}}}, ".route.clusterSpecifierPlugin"),
+            ({"route": {"cluster": "outbound_.443_._.api.stripe.com"}}, ".route.cluster"),
+        ],
+    )
+    def test_a_value_naming_an_outbound_cluster(self, value: dict[str, Any], path: str) -> None:
+        patch = inbound_patch("HTTP_ROUTE", "MERGE", value=value)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {
+            "spec.configPatches[0].patch.value" + path: "envoyfilter-outbound"}
+
+    @pytest.mark.parametrize("context", ["SIDECAR_OUTBOUND", "WAYPOINT", "ANY", None])
+    @pytest.mark.parametrize("apply_to", ["CLUSTER", "LISTENER", "VIRTUAL_HOST", "NETWORK_FILTER"])
+    def test_a_remove_opens_nothing(self, context: Any, apply_to: str) -> None:
+        match = {} if context is None else {"context": context}
+        patch = {"applyTo": apply_to, "match": match, "patch": {"operation": "REMOVE"}}
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert "envoyfilter-outbound" not in decision.codes
+
+    def test_a_remove_of_a_protected_filter_in_the_outbound_context(self) -> None:
+        patch = inbound_patch("HTTP_FILTER", "REMOVE", match=http_filter_match("envoy.lua"))
+        patch["match"]["context"] = "SIDECAR_OUTBOUND"
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == ("envoyfilter-protected-filter",)
+
+    @pytest.mark.parametrize(
+        ("name", "operation", "refused"),
+        [
+            ("envoy.filters.network.http_connection_manager", "MERGE_AND_REPLACE_LIST", True),
+            ("envoy.filters.network.http_connection_manager", 8, True),
+            ("envoy.http_connection_manager", "REPLACE", True),
+            ("envoy.filters.network.http_connection_manager", "MERGE", False),
+            ("acme.http_connection_manager", "REPLACE", False),
+            ("envoy.filters.network.http_connection_manager.v2", "REMOVE", False),
+            ("envoy.filters.network.rbac", "MERGE_AND_REPLACE_LIST", True),
+        ],
+    )
+    def test_connection_manager_named_exactly(
+        self, name: str, operation: Any, refused: bool
+    ) -> None:
+        match = {"listener": {"filterChain": {"filter": {"name": name}}}}
+        patch = inbound_patch("NETWORK_FILTER", "MERGE", match=match, value={})
+        patch["patch"]["operation"] = operation
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == (("envoyfilter-protected-filter",) if refused else ())
+
+    @pytest.mark.parametrize(
+        ("parent", "refused"),
+        [("envoy.http_connection_manager", True), (None, True),
+         ("acme.http_connection_manager", False), ("envoy.filters.network.tcp_proxy", False)],
+    )
+    def test_http_filter_patches_apply_under_the_connection_manager_only(
+        self, parent: str | None, refused: bool
+    ) -> None:
+        inner: dict[str, Any] = {"subFilter": {"name": "envoy.filters.http.rbac"}}
+        if parent is not None:
+            inner["name"] = parent
+        match = {"listener": {"filterChain": {"filter": inner}}}
+        patch = inbound_patch("HTTP_FILTER", "REMOVE", match=match)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == (("envoyfilter-protected-filter",) if refused else ())
+
+    @pytest.mark.parametrize(
+        ("apply_to", "value", "refused"),
+        [
+            ("LISTENER", {"filter_chains": []}, True),
+            ("LISTENER", {"defaultFilterChain": {}}, True),
+            ("LISTENER", {"listener_filters": []}, False),
+            ("FILTER_CHAIN", {"filters": []}, True),
+            ("FILTER_CHAIN", {"transport_socket": {}}, False),
+        ],
+    )
+    def test_replacing_lists_that_hold_the_connection_manager(
+        self, apply_to: str, value: dict[str, Any], refused: bool
+    ) -> None:
+        patch = inbound_patch(apply_to, "MERGE_AND_REPLACE_LIST", value=value)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert decision.codes == (("envoyfilter-protected-filter",) if refused else ())
+
+    def test_a_plain_merge_of_the_filter_chains_appends(self) -> None:
+        patch = inbound_patch("LISTENER", "MERGE", value={"filter_chains": []})
+        assert judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch])).allowed
 
 
 def test_every_envoyfilter_code_at_once_and_argocd_may_apply_it() -> None:

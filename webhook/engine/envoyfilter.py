@@ -1,28 +1,38 @@
 """EnvoyFilters: the break-glass API that can rewrite any proxy, gateways included.
 
-Three questions, each answered the strict way when the object cannot be read:
+Three questions, each answered the strict way when the object cannot be read. Names are
+matched exactly, as Istio matches them (``pilot/pkg/networking/core/envoyfilter``), with the
+deprecated names older Istio versions still map (``envoy.http_connection_manager``).
 
 - **Does it reach a gateway?** (``envoyfilter-gateway``) A filter in the mesh root namespace
   reaches every gateway, any other only the gateways in its own namespace. It applies to a
   gateway when it has no ``workloadSelector`` (or empty labels), a selector that does not
   contradict the gateway's (contradict: a shared key with another value), or ``targetRefs``
-  naming a ``Gateway`` (any group). Patch contexts are not considered: a filter that may
-  reach a gateway is refused even if its patches are all for sidecars today.
+  naming a ``Gateway`` (any group). A filter whose patches are all ``SIDECAR_INBOUND`` never
+  applies to a gateway or waypoint (Istio patches their listeners in the ``GATEWAY`` and
+  ``WAYPOINT`` contexts), so it reaches none.
 - **Does it touch outbound traffic?** (``envoyfilter-outbound``) A patch whose context is
-  ``SIDECAR_OUTBOUND``, ``ANY`` or absent (anything but ``SIDECAR_INBOUND`` or ``GATEWAY``);
-  a patch adding a cluster (``CLUSTER`` with an operation other than ``MERGE``/``REMOVE``, or
-  a ``BOOTSTRAP`` patch with static resources); a patch mentioning ORIGINAL_DST, a
-  passthrough cluster or the dynamic forward proxy anywhere, in keys or strings, however
-  cased or punctuated; and a patch spelling a field both in camelCase and snake_case.
+  ``SIDECAR_OUTBOUND``, ``ANY``, ``WAYPOINT`` or absent (anything but ``SIDECAR_INBOUND`` or
+  ``GATEWAY``); a patch adding a listener in any context (``ADD``, or an ``INSERT_*`` that
+  Istio turns into ``ADD`` for listeners), which can relay anywhere; a patch adding a cluster
+  (``CLUSTER`` with an operation other than a merge or ``REMOVE``, or a ``BOOTSTRAP`` patch
+  with static resources); a patch whose value names an ``outbound|`` cluster (or a gateway's
+  ``outbound_.`` one) or routes by ``cluster_header``; a patch mentioning ORIGINAL_DST, a
+  passthrough cluster or the dynamic forward proxy anywhere, in keys or strings, however cased
+  or punctuated; and a patch spelling a field both in camelCase and snake_case. A ``REMOVE``
+  opens nothing, in any context: it is judged only for protected filters.
 - **Does it weaken a protected HTTP filter?** (``envoyfilter-protected-filter``) RBAC,
   ext_authz, Lua and Wasm filters (``envoy.filters.http.rbac``, the short ``rbac``, the legacy
   ``envoy.ext_authz``, their network-filter twins). ``REMOVE`` and ``REPLACE`` of one, in any
-  context. We also count ``MERGE``: a proto merge can rewrite a filter's rules or set
-  ``failure_mode_allow``, so it can disable a filter as surely as removing it. So do patches
-  that reach every filter by naming none, ``REMOVE``/``REPLACE`` of the HTTP connection
-  manager (which drops all its HTTP filters), and ``typed_per_filter_config`` for a protected
-  filter (per-route settings such as ``disabled: true``). Inserting filters before them is
-  not refused.
+  context. We also count ``MERGE`` and ``MERGE_AND_REPLACE_LIST``: a proto merge can rewrite a
+  filter's rules or set ``failure_mode_allow``, so it can disable a filter as surely as
+  removing it. So do patches that reach every filter by naming none, and any patch that may
+  drop or reorder the HTTP filters: ``REMOVE``, ``REPLACE`` or ``MERGE_AND_REPLACE_LIST`` of
+  the HTTP connection manager, and ``MERGE_AND_REPLACE_LIST`` of a filter chain's filters or
+  a listener's filter chains; and ``typed_per_filter_config`` for a protected filter
+  (per-route settings such as ``disabled: true``). Inserting filters before them is not
+  refused, nor is an HTTP filter patch under a network filter that is not the connection
+  manager (Istio never applies it).
 """
 
 from __future__ import annotations
@@ -38,14 +48,36 @@ from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
 from webhook.model.rules import Gateway
 
-CONTEXTS = {0: "ANY", 1: "SIDECAR_INBOUND", 2: "SIDECAR_OUTBOUND", 3: "GATEWAY"}
+CONTEXTS = {0: "ANY", 1: "SIDECAR_INBOUND", 2: "SIDECAR_OUTBOUND", 3: "GATEWAY", 4: "WAYPOINT"}
 NOT_OUTBOUND = frozenset({"SIDECAR_INBOUND", "GATEWAY"})
-APPLY_TO = {3: "NETWORK_FILTER", 4: "HTTP_FILTER", 8: "CLUSTER", 10: "BOOTSTRAP"}
-OPERATIONS = {
-    1: "MERGE", 2: "ADD", 3: "REMOVE", 4: "INSERT_BEFORE", 5: "INSERT_AFTER",
-    6: "INSERT_FIRST", 7: "REPLACE",
+APPLY_TO = {
+    0: "INVALID", 1: "LISTENER", 2: "FILTER_CHAIN", 3: "NETWORK_FILTER", 4: "HTTP_FILTER",
+    5: "ROUTE_CONFIGURATION", 6: "VIRTUAL_HOST", 7: "HTTP_ROUTE", 8: "CLUSTER",
+    9: "EXTENSION_CONFIG", 10: "BOOTSTRAP", 11: "LISTENER_FILTER",
 }
-WEAKENING = frozenset({"REMOVE", "REPLACE", "MERGE"})
+OPERATIONS = {
+    0: "INVALID", 1: "MERGE", 2: "ADD", 3: "REMOVE", 4: "INSERT_BEFORE", 5: "INSERT_AFTER",
+    6: "INSERT_FIRST", 7: "REPLACE", 8: "MERGE_AND_REPLACE_LIST",
+}
+MERGES = frozenset({"MERGE", "MERGE_AND_REPLACE_LIST"})
+# Operations that neither add an object nor only change one in place (for listeners and
+# clusters every other operation, INSERT_* included, is an ADD in Istio).
+NOT_ADDING = frozenset({*MERGES, "REMOVE"})
+WEAKENING = frozenset({"REMOVE", "REPLACE", *MERGES})
+# Operations on the HTTP connection manager that may drop or reorder its HTTP filters.
+DROPPING = frozenset({"REMOVE", "REPLACE", "MERGE_AND_REPLACE_LIST"})
+# The connection manager as Istio names it, and the deprecated name older versions map.
+CONNECTION_MANAGER = frozenset({
+    "envoy.filters.network.http_connection_manager", "envoy.http_connection_manager"})
+# Lists whose wholesale replacement drops the connection manager: a filter chain's filters,
+# a listener's filter chains (folded).
+FILTER_LISTS = {"FILTER_CHAIN": frozenset({"filters"}),
+                "LISTENER": frozenset({"filterchains", "defaultfilterchain"})}
+# Cluster names of outbound traffic: the sidecar's outbound|port|subset|host clusters and a
+# gateway's SNI-routed outbound_.port_.subset_.host ones.
+OUTBOUND_CLUSTERS = ("outbound|", "outbound_.")
+# Route fields that let the request itself pick any cluster by name (folded).
+CLUSTER_BY_REQUEST = frozenset({"clusterheader", "clusterspecifierplugin"})
 PROTECTED = frozenset({"rbac", "ext_authz", "extauthz", "lua", "wasm"})
 # Folded (lower case, letters and digits only) markers of traffic sent to wherever it was
 # going: original-destination clusters and listeners, Istio's passthrough clusters, DFP.
@@ -79,7 +111,7 @@ def _is_protected(name: str) -> bool:
 
 
 def _is_connection_manager(name: str) -> bool:
-    return "http_connection_manager" in re.split(r"[./]", name.strip().lower())
+    return name in CONNECTION_MANAGER
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, str | None, Any]]:
@@ -174,6 +206,10 @@ def judge_proxy_extension(ctx: Context, obj: JSONObject) -> Findings:
 def _outbound(entry: dict[str, Any], base: str) -> list[Violation]:
     match = as_dict(field(entry, "match"))
     patch = as_dict(field(entry, "patch"))
+    apply_to = _enum(field(entry, "applyTo"), APPLY_TO)
+    operation = _enum(field(patch, "operation"), OPERATIONS)
+    if operation == "REMOVE":
+        return []
     found: list[Violation] = []
     context = field(match, "context")
     name = "ANY" if context is None else _enum(context, CONTEXTS)
@@ -183,9 +219,7 @@ def _outbound(entry: dict[str, Any], base: str) -> list[Violation]:
             "SIDECAR_INBOUND, or route outbound traffic through the egress gateway"
         )
         found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, f"{base}.match.context"))
-    apply_to = _enum(field(entry, "applyTo"), APPLY_TO)
-    operation = _enum(field(patch, "operation"), OPERATIONS)
-    adds_cluster = apply_to == "CLUSTER" and operation not in ("MERGE", "REMOVE")
+    adds_cluster = apply_to == "CLUSTER" and operation not in NOT_ADDING
     if apply_to == "BOOTSTRAP":
         adds_cluster = any(
             key is not None and _fold(key) in STATIC_RESOURCES
@@ -194,6 +228,10 @@ def _outbound(entry: dict[str, Any], base: str) -> list[Violation]:
     if adds_cluster:
         message = "patch adds a cluster, a way out that bypasses the egress gateway; remove it"
         found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, f"{base}.applyTo"))
+    if apply_to == "LISTENER" and operation not in NOT_ADDING:
+        message = "patch adds a listener, which can relay traffic to any cluster; remove it"
+        found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, f"{base}.applyTo"))
+    found.extend(_outbound_clusters(field(patch, "value"), f"{base}.patch.value"))
     for where, key, node in _walk(entry, base):
         texts = [t for t in (key, node) if isinstance(t, str)]
         marked = next((t for t in texts if any(m in _fold(t) for m in PASSTHROUGH)), None)
@@ -207,30 +245,70 @@ def _outbound(entry: dict[str, Any], base: str) -> list[Violation]:
     return found
 
 
+def _outbound_clusters(value: Any, base: str) -> list[Violation]:
+    """The first place in a patch value that names an outbound cluster or lets the request
+    name one: traffic sent there leaves the pod straight for the host, not the gateway."""
+    for where, key, node in _walk(value, base):
+        if key is not None and _fold(key) in CLUSTER_BY_REQUEST:
+            message = (f"{key} lets a request pick any cluster, outbound ones included; "
+                       "route to named local clusters")
+            return [_violation(Code.ENVOYFILTER_OUTBOUND, message, where)]
+        named = next((t for t in (key, node) if isinstance(t, str)
+                      and any(m in t.lower() for m in OUTBOUND_CLUSTERS)), None)
+        if named is not None:
+            message = (f"patch names outbound cluster {fieldpath.shown(named)}, which skips "
+                       "the egress gateway; route external traffic through the gateway")
+            return [_violation(Code.ENVOYFILTER_OUTBOUND, message, where)]
+    return []
+
+
+def _network_filter(entry: dict[str, Any]) -> dict[str, Any]:
+    listener = as_dict(field(as_dict(field(entry, "match")), "listener"))
+    return as_dict(field(as_dict(field(listener, "filterChain")), "filter"))
+
+
+def _weakened_filter(
+    entry: dict[str, Any], base: str, operation: str, apply_to: str
+) -> Violation | None:
+    """REMOVE, REPLACE or a merge of a protected filter, or of every filter by naming none."""
+    network_filter = _network_filter(entry)
+    fix = "protected filters (RBAC, ext_authz, Lua, Wasm) are changed by the security team only"
+    if apply_to == "HTTP_FILTER":
+        parent = field(network_filter, "name")
+        if isinstance(parent, str) and parent and not _is_connection_manager(parent):
+            return None  # Istio applies HTTP filter patches under the connection manager only
+        name = field(as_dict(field(network_filter, "subFilter")), "name")
+        where = f"{base}.{FILTER_PATH}.subFilter.name"
+    else:
+        name = field(network_filter, "name")
+        where = f"{base}.{FILTER_PATH}.name"
+    if not isinstance(name, str) or not name.strip():
+        message = f"{operation} of {apply_to} without a filter name reaches every filter; {fix}"
+        return _violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where)
+    drops_all = apply_to == "NETWORK_FILTER" and operation in DROPPING
+    if _is_protected(name) or (drops_all and _is_connection_manager(name)):
+        message = f"{operation} of {fieldpath.shown(name)}; {fix}"
+        return _violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where)
+    return None
+
+
 def _protected(entry: dict[str, Any], base: str) -> list[Violation]:
     patch = as_dict(field(entry, "patch"))
     operation = _enum(field(patch, "operation"), OPERATIONS)
     apply_to = _enum(field(entry, "applyTo"), APPLY_TO)
-    listener = as_dict(field(as_dict(field(entry, "match")), "listener"))
-    network_filter = as_dict(field(as_dict(field(listener, "filterChain")), "filter"))
     found: list[Violation] = []
     fix = "protected filters (RBAC, ext_authz, Lua, Wasm) are changed by the security team only"
     if operation in WEAKENING and apply_to in ("HTTP_FILTER", "NETWORK_FILTER"):
-        if apply_to == "HTTP_FILTER":
-            name = field(as_dict(field(network_filter, "subFilter")), "name")
-            where = f"{base}.{FILTER_PATH}.subFilter.name"
-            drops_all = False
-        else:
-            name = field(network_filter, "name")
-            where = f"{base}.{FILTER_PATH}.name"
-            drops_all = operation != "MERGE" and isinstance(name, str)
-            drops_all = drops_all and _is_connection_manager(name)
-        if not isinstance(name, str) or not name.strip():
-            message = f"{operation} of {apply_to} without a filter name reaches every filter; {fix}"
-            found.append(_violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where))
-        elif _is_protected(name) or drops_all:
-            message = f"{operation} of {fieldpath.shown(name)}; {fix}"
-            found.append(_violation(Code.ENVOYFILTER_PROTECTED_FILTER, message, where))
+        weakened = _weakened_filter(entry, base, operation, apply_to)
+        if weakened is not None:
+            found.append(weakened)
+    lists = FILTER_LISTS.get(apply_to, frozenset())
+    if operation == "MERGE_AND_REPLACE_LIST" and isinstance(field(patch, "value"), dict):
+        replaced = [str(k) for k in field(patch, "value") if _fold(str(k)) in lists]
+        if replaced:
+            message = f"replacing the {replaced[0]} list drops the HTTP filters; {fix}"
+            found.append(_violation(Code.ENVOYFILTER_PROTECTED_FILTER, message,
+                                    fieldpath.key(f"{base}.patch.value", replaced[0])))
     for where, key, node in _walk(field(patch, "value"), f"{base}.patch.value"):
         if key is not None and _fold(key) == PER_FILTER_CONFIG and isinstance(node, dict):
             names = [str(k) for k in node if _is_protected(str(k))]
@@ -241,10 +319,17 @@ def _protected(entry: dict[str, Any], base: str) -> list[Violation]:
     return found
 
 
+def _inbound_only(entry: dict[str, Any]) -> bool:
+    """A patch for sidecars' inbound traffic, which Istio never applies to a gateway."""
+    context = field(as_dict(field(entry, "match")), "context")
+    return context is not None and _enum(context, CONTEXTS) == "SIDECAR_INBOUND"
+
+
 def judge_envoy_filter(ctx: Context, obj: JSONObject) -> Findings:
     """The three EnvoyFilter codes; see the module docstring for what each refuses."""
     spec = as_dict(obj.get("spec"))
-    found = _gateway_reach(ctx, spec)
+    patches = [as_dict(entry) for entry in as_list(field(spec, "configPatches"))]
+    found = [] if patches and all(map(_inbound_only, patches)) else _gateway_reach(ctx, spec)
     for path in doubly_spelled(spec, "spec", skip=OPAQUE_FIELDS):
         message = f"{path} is spelled both in camelCase and snake_case; keep one"
         found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, path))
