@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from webhook.engine import envoyfilter, istio, namespaces, network, pod_exec, pods
-from webhook.engine.context import KindHandler
+from webhook.engine import (
+    cilium,
+    cni_policies,
+    envoyfilter,
+    istio,
+    namespaces,
+    network,
+    pod_exec,
+    pods,
+)
+from webhook.engine.context import KindHandler, StateCheck
 
 _WORKLOAD = KindHandler(state=pods.judge_workload)
+
+
+def _fence(state: StateCheck) -> KindHandler:
+    """A policy kind of the fence: open egress, and changes in gateway namespaces or to
+    managed policies (DELETE included), as for Kubernetes NetworkPolicies."""
+    return KindHandler(state=state, transition=network.judge_network_policy_change,
+                       judge_delete=True)
+
+
 # The options objects the API server sends with a CONNECT of pods/exec and pods/attach.
 _CONNECT = KindHandler(state=pod_exec.judge_connect, judge_connect=True)
 _HANDLERS: dict[tuple[str, str], KindHandler] = {
@@ -27,11 +45,16 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
         state=envoyfilter.judge_proxy_extension
     ),
     ("", "ConfigMap"): KindHandler(state=istio.judge_mesh_config),
-    ("networking.k8s.io", "NetworkPolicy"): KindHandler(
-        state=network.judge_network_policy,
-        transition=network.judge_network_policy_change,
-        judge_delete=True,
+    ("networking.k8s.io", "NetworkPolicy"): _fence(network.judge_network_policy),
+    ("cilium.io", "CiliumNetworkPolicy"): _fence(cilium.judge_cilium_policy),
+    ("cilium.io", "CiliumClusterwideNetworkPolicy"): _fence(cilium.judge_cilium_policy),
+    ("crd.projectcalico.org", "NetworkPolicy"): _fence(cni_policies.judge_calico_policy),
+    ("crd.projectcalico.org", "GlobalNetworkPolicy"): _fence(cni_policies.judge_calico_policy),
+    ("policy.networking.k8s.io", "AdminNetworkPolicy"): _fence(cni_policies.judge_admin_policy),
+    ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"): _fence(
+        cni_policies.judge_admin_policy
     ),
+    ("policy.networking.k8s.io", "ClusterNetworkPolicy"): _fence(cni_policies.judge_admin_policy),
     ("", "Service"): KindHandler(state=network.judge_service),
     ("", "Endpoints"): KindHandler(state=network.judge_endpoints),
     ("discovery.k8s.io", "EndpointSlice"): KindHandler(state=network.judge_endpoint_slice),

@@ -108,23 +108,27 @@ def _changed(old: JSONObject, new: JSONObject) -> bool:
 def judge_network_policy_change(
     ctx: Context, old: JSONObject | None, new: JSONObject | None
 ) -> tuple[Violation, ...]:
-    """Any change in a gateway namespace; changing or deleting an egressguard-managed policy."""
+    """Any change in a gateway namespace; changing or deleting an egressguard-managed policy.
+
+    Shared by every policy kind of the fence (Kubernetes, Cilium, Calico, Admin/Cluster).
+    """
     if old is not None and new is not None and not _changed(old, new):
         return ()
     action = "deleting" if new is None else "creating" if old is None else "changing"
+    kind = ctx.request.kind.kind or "NetworkPolicy"
     found: list[Violation] = []
     if ctx.namespace in ctx.policy.config.gateway_namespaces:
         message = (
-            f"{action} NetworkPolicies in gateway namespace {ctx.namespace} is refused; "
-            f"they fence the egress gateway: {ASK}"
+            f"{action} a {kind} in gateway namespace {ctx.namespace} is refused; "
+            f"policies there fence the egress gateway: {ASK}"
         )
         found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, "metadata.namespace"))
     label_path = fieldpath.key("metadata.labels", MANAGED_BY)
     if old is None and new is None and ctx.request.operation == "DELETE":
-        message = f"cannot tell whether this NetworkPolicy is managed by egressguard; {ASK}"
+        message = f"cannot tell whether this {kind} is managed by egressguard; {ASK}"
         found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, label_path))
     elif old is not None and labels_of(old).get(MANAGED_BY) == MANAGER:
-        message = f"{action} a NetworkPolicy managed by egressguard is refused; {ASK}"
+        message = f"{action} a {kind} managed by egressguard is refused; {ASK}"
         found.append(_violation(Code.NETPOL_OPEN_EGRESS, message, label_path))
     return tuple(found)
 

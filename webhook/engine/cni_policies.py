@@ -1,0 +1,130 @@
+"""Calico and Admin/Cluster NetworkPolicies: egress rules that reach outside the cluster.
+
+**Calico** (``crd.projectcalico.org/v1`` NetworkPolicy and GlobalNetworkPolicy, read against
+the CRDs in ``libcalico-go/config/crd``). An egress rule whose ``action`` is ``Allow`` or
+``Pass`` (``Pass`` skips the policies after it in the tier, the fence included; any action
+Calico does not know is judged as ``Allow``) opens egress when its destination has
+``domains``, or names no endpoints (no ``selector``, ``namespaceSelector``,
+``serviceAccounts`` or ``services``) and its ``nets`` (every address when absent) minus its
+``notNets`` leave the internal ranges. ``notSelector`` alone does not narrow it: addresses
+outside the cluster carry no labels, so they match any negated selector. ``Deny`` and
+``Log`` open nothing.
+
+**Admin/Cluster NetworkPolicies** (``policy.networking.k8s.io``: AdminNetworkPolicy and
+BaselineAdminNetworkPolicy ``v1alpha1``, ClusterNetworkPolicy ``v1alpha2``/``v1beta1``, read
+against the Go types of ``sigs.k8s.io/network-policy-api``). An egress rule whose action is
+``Allow``/``Accept`` or ``Pass`` (or unknown) opens egress with a peer whose ``networks``
+reach outside or that has ``domainNames``, or with no peers. Peers by ``namespaces``,
+``pods`` or ``nodes`` stay inside.
+
+Every code here is an infrastructure code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from webhook.engine import fieldpath
+from webhook.engine.context import Context, Findings, as_dict, as_list
+from webhook.model.addresses import InternalRanges
+from webhook.model.decision import Code, Violation
+from webhook.model.ipsets import EVERYWHERE, first_outside
+from webhook.model.review import JSONObject
+
+CLOSED_ACTIONS = frozenset({"deny", "log"})
+# Destination fields that restrict a Calico rule to endpoints (pods, hosts, network sets).
+CALICO_ENDPOINT_FIELDS = ("selector", "namespaceSelector", "serviceAccounts", "services")
+CLUSTER_PEERS = ("namespaces", "pods", "nodes")
+GATEWAY = "reach the internet through the egress gateway instead"
+
+
+def _violation(message: str, path: str, value: str = "") -> Violation:
+    return Violation(Code.NETPOL_OPEN_EGRESS, message, path, infrastructure=True, value=value)
+
+
+def _action(rule: dict[str, Any]) -> str:
+    action = rule.get("action")
+    return action.strip().lower() if isinstance(action, str) else ""
+
+
+def _present(value: Any) -> bool:
+    return value not in (None, "", [], {})
+
+
+# -- Calico ------------------------------------------------------------------------------
+
+
+def _calico_destination(
+    destination: dict[str, Any], base: str, internal: InternalRanges
+) -> Iterator[Violation]:
+    if _present(destination.get("domains")):
+        yield _violation(f"destination domains are outside the cluster; {GATEWAY}",
+                         f"{base}.domains")
+    if any(_present(destination.get(name)) for name in CALICO_ENDPOINT_FIELDS):
+        return
+    nets = as_list(destination.get("nets")) or list(EVERYWHERE)
+    outside = first_outside(internal, nets, as_list(destination.get("notNets")))
+    if outside is None:
+        return
+    where = f"{base}.nets" if "nets" in destination else base
+    if "nets" in destination or "notNets" in destination:
+        message = (f"destination reaches {fieldpath.shown(outside)}, outside the internal "
+                   f"ranges; {GATEWAY}")
+    else:
+        message = f"rule without a destination selector or nets allows every address; {GATEWAY}"
+    yield _violation(message, where, outside)
+
+
+def judge_calico_policy(ctx: Context, obj: JSONObject) -> Findings:
+    """``netpol-open-egress`` for Calico Allow/Pass egress rules reaching outside."""
+    spec = as_dict(obj.get("spec"))
+    internal = ctx.policy.config.internal_ranges
+    found: list[Violation] = []
+    for i, rule in enumerate(as_list(spec.get("egress"))):
+        rule = as_dict(rule)
+        if _action(rule) in CLOSED_ACTIONS:
+            continue
+        found.extend(_calico_destination(as_dict(rule.get("destination")),
+                                         f"spec.egress[{i}].destination", internal))
+    return Findings(violations=tuple(found))
+
+
+# -- AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy ---------------
+
+
+def _admin_peers(rule: dict[str, Any], base: str, internal: InternalRanges) -> Iterator[Violation]:
+    peers = rule.get("to")
+    if not isinstance(peers, list) or not peers:
+        yield _violation(f"egress rule without peers may allow every address; {GATEWAY}",
+                         f"{base}.to")
+        return
+    for j, peer in enumerate(peers):
+        peer = as_dict(peer)
+        where = f"{base}.to[{j}]"
+        for k, network in enumerate(as_list(peer.get("networks"))):
+            outside = first_outside(internal, [network])
+            if outside is not None:
+                message = (f"network {fieldpath.shown(network)} reaches outside the internal "
+                           f"ranges; {GATEWAY}")
+                yield _violation(message, f"{where}.networks[{k}]", outside)
+        if _present(peer.get("domainNames")):
+            yield _violation(f"domainNames are outside the cluster; {GATEWAY}",
+                             f"{where}.domainNames")
+        known = (*CLUSTER_PEERS, "networks", "domainNames")
+        if not any(peer.get(name) is not None for name in known):
+            yield _violation("egress peer names nothing this version knows; name the peer",
+                             where)
+
+
+def judge_admin_policy(ctx: Context, obj: JSONObject) -> Findings:
+    """``netpol-open-egress`` for Allow/Accept/Pass egress rules reaching outside."""
+    spec = as_dict(obj.get("spec"))
+    internal = ctx.policy.config.internal_ranges
+    found: list[Violation] = []
+    for i, rule in enumerate(as_list(spec.get("egress"))):
+        rule = as_dict(rule)
+        if _action(rule) == "deny":
+            continue
+        found.extend(_admin_peers(rule, f"spec.egress[{i}]", internal))
+    return Findings(violations=tuple(found))
