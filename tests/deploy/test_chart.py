@@ -92,6 +92,28 @@ def test_the_git_sync_source_renders_what_the_git_sync_overlay_renders() -> None
     assert chart[settings]["data"] == kustomized[settings]["data"]
 
 
+def test_the_monitoring_values_render_what_deploy_monitoring_renders() -> None:
+    chart = normalised(helm_template("metrics.serviceMonitor.enabled=true",
+                                     "metrics.prometheusRule.enabled=true",
+                                     "metrics.dashboard.enabled=true"))
+    kustomized = normalised(kustomize(DEPLOY / "monitoring"))
+    assert len(kustomized) == 3
+    for name, doc in kustomized.items():
+        assert chart[name] == doc, name
+    assert not {k for k in normalised(helm_template()) if k[0] in (
+        "ServiceMonitor", "PrometheusRule")}
+
+
+def test_scraping_needs_the_metrics_port() -> None:
+    result = helm("template", "egressguard", str(CHART), "--set", "metrics.port=0",
+                  "--set", "metrics.serviceMonitor.enabled=true")
+    assert result.returncode != 0 and "need metrics.port" in result.stderr
+    (deployment,) = by_kind(helm_template("metrics.port=0"), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert [p["name"] for p in container["ports"]] == ["https"]
+    assert not [a for a in container["args"] if a.startswith("--metrics-port")]
+
+
 # -- values -----------------------------------------------------------------------------
 
 

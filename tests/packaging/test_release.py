@@ -162,5 +162,8 @@ def test_serve_with_no_arguments_becomes_ready_with_the_bundled_rules(
         time.sleep(0.2)
     log = (cwd / "serve.log").read_text()
     assert body.get("ready") is True, log
-    assert "example_rules" in log or "example rules" in log, log
+    assert "example_rules" in log, log
+    # Not at a terminal: every operational log event is one JSON line.
+    events = [json.loads(line) for line in log.splitlines()]
+    assert events and all({"time", "level", "message"} <= set(e) for e in events), log
     assert not (cwd / "rules").exists()  # served from the installed package, not a copy

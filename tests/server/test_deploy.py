@@ -144,8 +144,9 @@ def test_every_yaml_file_in_deploy_parses_into_kubernetes_objects() -> None:
                 assert doc.get("apiVersion") and doc["metadata"].get("name"), path
 
 
-@pytest.mark.parametrize("folder", [DEPLOY, DEPLOY / "base", DEPLOY / "overlays" / "git-sync"],
-                         ids=["deploy", "base", "git-sync"])
+@pytest.mark.parametrize("folder", [DEPLOY, DEPLOY / "base", DEPLOY / "overlays" / "git-sync",
+                                    DEPLOY / "monitoring"],
+                         ids=["deploy", "base", "git-sync", "monitoring"])
 def test_every_file_a_kustomization_names_exists(folder: Path) -> None:
     kustomization = documents(folder / "kustomization.yaml")[0]
     for entry in kustomization.get("resources", []):
@@ -303,15 +304,18 @@ def test_the_deployment_is_highly_available_and_locked_down() -> None:
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         assert container[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}
-    assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"},
+                                  {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
+    assert "--metrics-port=9090" in container["args"]
     read_timeout = next(float(a.split("=", 1)[1]) for a in container["args"]
                         if a.startswith("--read-timeout="))
     assert all(read_timeout < h["timeoutSeconds"] for _, h in webhooks(docs))
 
 
-def test_the_service_maps_443_to_the_https_port() -> None:
-    (port,) = one(manifests(), "Service")["spec"]["ports"]
-    assert (port["port"], port["targetPort"]) == (443, "https")
+def test_the_service_maps_443_to_the_https_port_and_9090_to_metrics() -> None:
+    https, metrics = one(manifests(), "Service")["spec"]["ports"]
+    assert (https["port"], https["targetPort"]) == (443, "https")
+    assert (metrics["name"], metrics["port"], metrics["targetPort"]) == ("metrics", 9090, "metrics")
 
 
 def test_rbac_is_least_privilege() -> None:

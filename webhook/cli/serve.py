@@ -22,6 +22,8 @@ from typing import Any
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
 from webhook.model.rules import Mode
+from webhook.server.logs import FORMATS
+from webhook.server.logs import configure as configure_logging
 from webhook.server.runner import RunningServer, serve
 from webhook.server.runner import run as run_loop
 from webhook.server.settings import (
@@ -35,6 +37,17 @@ SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/toke
 LOCAL_NAMES = ("localhost",)
 LOCAL_IPS = ("127.0.0.1", "::1")
 RENEW_BEFORE = timedelta(days=7)
+log = logging.getLogger("egressguard")
+
+
+def port_number(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port: give a number 1-65535")
+    return port
 
 
 def bundled_rules() -> Path:
@@ -76,7 +89,8 @@ def add_parser(subparsers: Any) -> None:
                         help="where the self-signed certificate goes without --cert "
                              "(default: certs)")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--port", type=port_number, default=8443,
+                        help="HTTPS port for the webhook, probes and /metrics (default 8443)")
     parser.add_argument("--kubeconfig", default=None,
                         help="cluster to read namespace labels from (default: $KUBECONFIG, "
                              "else the in-cluster service account)")
@@ -99,8 +113,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--drain-seconds", type=float, default=None,
                         help="on SIGTERM, keep answering this long while endpoints drain "
                              "(default: 5 in a cluster, 0 elsewhere)")
+    parser.add_argument("--metrics-port", type=port_number, default=None, metavar="PORT",
+                        help="also serve /metrics over plain HTTP on this port, for "
+                             "Prometheus (default: only on the HTTPS port)")
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-format", default="auto", choices=FORMATS,
+                        help="operational logs on stderr: one JSON object a line, or text; "
+                             "auto: text on a terminal, else JSON (default)")
 
 
 def in_cluster() -> bool:
@@ -147,8 +167,7 @@ def self_signed(directory: Path, host: str, now: datetime) -> tuple[Path, Path, 
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(stream=sys.stderr, level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level=args.log_level, log_format=args.log_format)
     # One access line per request duplicates the audit log; show them only when debugging.
     logging.getLogger("egressguard.access").setLevel(
         logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING
@@ -163,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     rules = args.rules or default_rules()
     if not rules.is_dir():
-        print(f"egressguard serve: no rules repository at {rules}", file=sys.stderr)
+        log.error("no rules repository at %s: give --rules a folder holding config.yaml", rules)
         return 2
     hint = ""
     cert, key = args.cert, args.key
@@ -185,11 +204,12 @@ def run(args: argparse.Namespace) -> int:
 
     def listening(server: RunningServer) -> None:
         if hint:
-            print(hint, file=sys.stderr)
+            log.info("%s", hint)
 
     try:
-        run_loop(serve(settings, drain_seconds=drain, on_listening=listening))
+        run_loop(serve(settings, drain_seconds=drain, on_listening=listening,
+                       metrics_port=args.metrics_port))
     except (OSError, RuntimeError) as error:
-        print(f"egressguard serve: {error}", file=sys.stderr)
+        log.error("egressguard serve stopped: %s", error)
         return 1
     return 0

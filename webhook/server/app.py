@@ -28,7 +28,8 @@ from webhook.server.keys import (
     RULES,
     SETTINGS,
 )
-from webhook.server.metrics import CONTENT_TYPE, Metrics
+from webhook.server.metrics import Metrics
+from webhook.server.metrics_listener import exposition
 from webhook.server.namespaces import NamespaceLabels, WithoutCluster, from_cluster
 from webhook.server.rules import RulesState
 from webhook.server.settings import Settings
@@ -52,6 +53,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
             decision=outcome.decision,
             mode=verdict.mode.value if verdict is not None else "",
             seconds=time.perf_counter() - started,
+            codes=verdict.codes if verdict is not None else (),
         )
     return response
 
@@ -106,9 +108,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[METRICS]
-    registry.namespace_cache_synced.set(1 if request.app[NAMESPACES].synced else 0)
-    return web.Response(body=registry.exposition(), headers={"Content-Type": CONTENT_TYPE})
+    return exposition(request.app)
 
 
 def namespace_source(settings: Settings) -> NamespaceLabels:

@@ -1,18 +1,27 @@
 """Prometheus metrics, one registry per app so that tests can run several servers.
 
 Label values come from small closed sets (the kinds the engine judges, the four
-operations), never from the request as sent: a hostile client must not be able to grow
-the label space.
+operations, the violation codes), never from the request as sent: a hostile client must
+not be able to grow the label space. Namespaces are the one open set: a name is used only
+when it is a valid namespace name, and only the first ``MAX_NAMESPACES`` distinct ones get
+their own series (the rest count as ``other``). The label is ``resource_namespace``, not
+``namespace``, which Prometheus sets to the namespace of the scraped pod.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
 from webhook.engine.kinds import judged_kinds
+from webhook.model.decision import Code
 from webhook.model.review import OPERATIONS, AdmissionRequest
 
 # Sub-millisecond buckets: a decision usually takes a few hundred microseconds.
@@ -21,7 +30,10 @@ LATENCY_BUCKETS = (
     1.0, 2.5,
 )
 _KINDS = frozenset(kind for _, kind in judged_kinds())
+_CODES = frozenset(code.value for code in Code)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MAX_NAMESPACES = 2000
+_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def kind_label(request: AdmissionRequest | None) -> str:
@@ -36,11 +48,39 @@ def operation_label(request: AdmissionRequest | None) -> str:
     return request.operation if request.operation in OPERATIONS else "other"
 
 
+def code_labels(codes: Iterable[str]) -> list[str]:
+    return sorted({code if code in _CODES else "other" for code in codes})
+
+
 class Metrics:
     """The collectors egressguard exposes on ``/metrics``."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # The process (CPU, memory, file descriptors) and Python runtime collectors.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._namespaces: set[str] = set()
+        self.decisions = Counter(
+            "egressguard_admission_decisions",
+            "Admission decisions (validating webhook) by the namespace of the object, "
+            "decision (allowed, denied, error) and mode.",
+            ["resource_namespace", "decision", "mode"],
+            registry=self.registry,
+        )
+        self.violations = Counter(
+            "egressguard_admission_violations",
+            "Violation codes found, by the namespace of the object and mode; decision says "
+            "whether the request was refused (denied) or admitted anyway (allowed: warn mode).",
+            ["code", "resource_namespace", "mode", "decision"],
+            registry=self.registry,
+        )
+        self.rules_reload_failing = Gauge(
+            "egressguard_rules_reload_failing",
+            "1 when the rules on disk do not load (older rules, or none, are being served).",
+            registry=self.registry,
+        )
         self.requests = Counter(
             "egressguard_admission_requests",
             "Admission requests by webhook, kind, operation, decision and namespace mode.",
@@ -89,8 +129,19 @@ class Metrics:
         for what in ("rules", "certificate"):
             self.reload_errors.labels(what=what)
 
+    def namespace_label(self, namespace: str) -> str:
+        """``namespace`` if it is a namespace name and the series budget allows it."""
+        if namespace in self._namespaces:
+            return namespace
+        if not _NAMESPACE_NAME.fullmatch(namespace):
+            return "" if not namespace else "other"
+        if len(self._namespaces) >= MAX_NAMESPACES:
+            return "other"
+        self._namespaces.add(namespace)
+        return namespace
+
     def observe(self, *, webhook: str, request: AdmissionRequest | None, decision: str,
-                mode: str, seconds: float) -> None:
+                mode: str, seconds: float, codes: Iterable[str] = ()) -> None:
         self.requests.labels(
             webhook=webhook,
             kind=kind_label(request),
@@ -99,6 +150,13 @@ class Metrics:
             mode=mode,
         ).inc()
         self.latency.labels(webhook=webhook).observe(seconds)
+        if webhook != "validate" or request is None:
+            return  # a pod create is judged by both webhooks: count its verdict once
+        namespace = self.namespace_label(request.namespace)
+        self.decisions.labels(resource_namespace=namespace, decision=decision, mode=mode).inc()
+        for code in code_labels(codes):
+            self.violations.labels(code=code, resource_namespace=namespace, mode=mode,
+                                   decision=decision).inc()
 
     def rules_loaded_now(self, *, generation: int, revision: str, at: datetime) -> None:
         self.rules_generation.set(generation)

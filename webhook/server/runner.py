@@ -19,6 +19,7 @@ from aiohttp import web
 from webhook.server.app import create_app
 from webhook.server.keys import CERTIFICATES, DRAINING, SETTINGS
 from webhook.server.listener import TLSSite
+from webhook.server.metrics_listener import start_metrics_listener
 from webhook.server.namespaces import NamespaceLabels
 from webhook.server.settings import Settings
 
@@ -67,10 +68,20 @@ async def start(settings: Settings, *, namespaces: NamespaceLabels | None = None
 
 
 async def serve(settings: Settings, *, drain_seconds: float = 5.0,
-                on_listening: Callable[[RunningServer], None] | None = None) -> None:
-    """Serves until SIGTERM or SIGINT."""
+                on_listening: Callable[[RunningServer], None] | None = None,
+                metrics_port: int | None = None) -> None:
+    """Serves until SIGTERM or SIGINT; with ``metrics_port``, /metrics over plain HTTP there
+    too (on the same host)."""
     server = await start(settings)
     log.info("egressguard listening on %s", server.url)
+    metrics = None
+    if metrics_port is not None:
+        try:
+            metrics = await start_metrics_listener(server.app, host=settings.host,
+                                                   port=metrics_port)
+        except BaseException:
+            await server.stop()
+            raise
     if on_listening is not None:
         on_listening(server)
     stop = asyncio.Event()
@@ -84,6 +95,8 @@ async def serve(settings: Settings, *, drain_seconds: float = 5.0,
         await asyncio.sleep(drain_seconds)
     finally:
         await server.stop()
+        if metrics is not None:
+            await metrics.stop()
         log.info("stopped")
 
 

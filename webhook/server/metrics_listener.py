@@ -1,0 +1,72 @@
+"""``/metrics`` over plain HTTP on a port of its own, for Prometheus to scrape without the
+webhook's certificate authority (``serve --metrics-port``). The webhook's HTTPS port keeps
+serving ``/metrics`` too; both expose the same registry.
+
+A few values are read at scrape time rather than kept up to date: whether the namespace
+cache is synced, and whether the rules on disk currently fail to load.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from webhook.server.keys import METRICS, NAMESPACES, RULES
+from webhook.server.metrics import CONTENT_TYPE
+
+log = logging.getLogger("egressguard.metrics")
+WEBHOOK = web.AppKey("webhook", web.Application)
+
+
+def exposition(app: web.Application) -> web.Response:
+    """The webhook app's metrics, with the scrape-time values refreshed."""
+    registry = app[METRICS]
+    registry.namespace_cache_synced.set(1 if app[NAMESPACES].synced else 0)
+    rules = app[RULES]
+    registry.rules_reload_failing.set(1 if rules.last_error or rules.snapshot is None else 0)
+    return web.Response(body=registry.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return exposition(request.app[WEBHOOK])
+
+
+async def _other(request: web.Request) -> web.Response:
+    return web.Response(status=404, text="only /metrics is served on this port\n")
+
+
+@dataclass(slots=True)
+class MetricsListener:
+    runner: web.AppRunner
+    site: web.TCPSite
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        addresses = self.runner.addresses
+        return int(addresses[0][1]) if addresses else 0
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_metrics_listener(webhook: web.Application, *, host: str,
+                                 port: int) -> MetricsListener:
+    """Serves ``webhook``'s metrics on http://host:port/metrics until stopped."""
+    app = web.Application()
+    app[WEBHOOK] = webhook
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_route("*", "/{tail:.*}", _other)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host=host, port=port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    listener = MetricsListener(runner, site)
+    log.info("metrics on http://%s:%d/metrics", host, listener.port)
+    return listener
