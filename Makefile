@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup run test lint unit e2e controlplane demo bench bench-quick bench-profile render-golden release-check version clean
+.PHONY: setup run test lint unit e2e controlplane meshtools demo bench bench-quick bench-profile render-golden release-check version clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "egressguard needs Python 3.11 or newer"'
@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/egressguard serve --host 127.0.0.1
 
 ## Everything: lint, types, layering, unit, policy cases, server and end-to-end tests.
-test: lint controlplane
+test: lint controlplane meshtools
 	$(BIN)/pytest -ra
 
 lint: $(STAMP)
@@ -36,6 +36,11 @@ unit: $(STAMP)
 ## kubectl and etcd the e2e tests run.
 controlplane:
 	bash tests/e2e/build-controlplane.sh >/dev/null
+
+## Build (once, cached in ~/.cache/egressguard) the istioctl and helm that produce the
+## injection corpus of tests/inject from Istio's own charts.
+meshtools:
+	bash tests/inject/build-meshtools.sh >/dev/null
 
 e2e: $(STAMP) controlplane
 	$(BIN)/pytest -ra -m e2e
