@@ -124,6 +124,17 @@ CONNECT_IDS = ["exec", "attach"]
 
 
 @pytest.mark.parametrize("connect", CONNECTS, ids=CONNECT_IDS)
+def test_shell_in_the_proxy_is_refused_for_a_developer(
+    developer: Kubectl, sidecar_pod: str, connect: Any
+) -> None:
+    # Admission of a CONNECT runs before the API server looks for a node: the refusal
+    # is egressguard's, not the missing kubelet's.
+    result = connect(developer, sidecar_pod, "istio-proxy")
+    expect.denied(result, "proxy-exec")
+    assert NO_NODE not in result.stderr
+
+
+@pytest.mark.parametrize("connect", CONNECTS, ids=CONNECT_IDS)
 def test_shell_in_the_application_passes_admission(
     developer: Kubectl, sidecar_pod: str, connect: Any
 ) -> None:
