@@ -6,11 +6,14 @@ tests pin down the finer rules: paths, spellings, numeric enums and UPDATE diffs
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from tests.engine.infra_policy import ARGOCD, SECURITY_GROUP, judge
+from tests.engine.infra_policy import ARGOCD, SECURITY_GROUP, judge, request
+from tests.example_policy import NOW, example_policy
+from webhook.engine import evaluate
 from webhook.model.decision import Decision
 
 
@@ -56,17 +59,25 @@ def http_filter_match(name: str | None) -> dict[str, Any]:
 
 
 class TestServiceEntry:
-    def test_each_uncovered_host_is_reported_at_its_path(self) -> None:
-        decision = judge(service_entry(hosts=["api.stripe.com", "evil.example", "*.org"],
+    def test_each_host_is_reported_at_its_path(self) -> None:
+        decision = judge(service_entry(hosts=["api.stripe.com", "evil.example", "*.org", "db"],
                                        ports=[{"number": 443}]))
         assert paths(decision) == {
-            "spec.hosts[1]": "serviceentry-host", "spec.hosts[2]": "serviceentry-host",
+            "spec.hosts[0]": "egress-route", "spec.hosts[1]": "serviceentry-host",
+            "spec.hosts[2]": "serviceentry-host",
         }
 
-    def test_wildcard_inside_a_wildcard_destination_is_covered(self) -> None:
+    def test_egress_route_names_the_destination_and_the_grant_file(self) -> None:
+        decision = judge(service_entry(hosts=["api.stripe.com"], ports=[{"number": 443}]))
+        (message,) = decision.messages
+        assert "Destination stripe" in message
+        assert "services/shop/<serviceaccount>/api.stripe.com:443.rule" in message
+
+    def test_wildcard_inside_a_wildcard_destination_is_a_route_to_it(self) -> None:
         decision = judge(service_entry(hosts=["*.bigquery.googleapis.com"],
                                        ports=[{"number": 443}]))
-        assert decision.allowed
+        assert decision.codes == ("egress-route",)
+        assert "Destination googleapis" in decision.messages[0]
 
     def test_exact_destination_does_not_cover_a_wildcard(self) -> None:
         decision = judge(service_entry(hosts=["*.github.com"], ports=[{"number": 443}]))
@@ -75,49 +86,103 @@ class TestServiceEntry:
     def test_port_is_checked_against_each_hosts_destination_once(self) -> None:
         decision = judge(service_entry(hosts=["github.com", "api.stripe.com"],
                                        ports=[{"number": 22}, {"number": 443}]))
-        assert paths(decision) == {"spec.ports[0].number": "serviceentry-port"}
-        assert "stripe" in decision.messages[0]
+        assert paths(decision) == {
+            "spec.hosts[0]": "egress-route", "spec.hosts[1]": "egress-route",
+            "spec.ports[0].number": "serviceentry-port",
+        }
+        assert any("stripe" in m and "port 22" in m for m in decision.messages)
 
     @pytest.mark.parametrize("number", ["443", None, True, 443.5])
     def test_unreadable_port_numbers_are_refused(self, number: Any) -> None:
         decision = judge(service_entry(hosts=["api.stripe.com"], ports=[{"number": number}]))
-        assert decision.codes == ("serviceentry-port",)
+        assert set(decision.codes) == {"egress-route", "serviceentry-port"}
 
-    @pytest.mark.parametrize("location", [None, "MESH_EXTERNAL", "mesh_internal", 1, ""])
-    def test_anything_but_exactly_mesh_internal_is_external(self, location: Any) -> None:
+    @pytest.mark.parametrize(
+        "location", [None, "MESH_EXTERNAL", "MESH_INTERNAL", "mesh_internal", 1, ""]
+    )
+    def test_every_location_is_judged_for_external_hosts(self, location: Any) -> None:
         spec: dict[str, Any] = {"hosts": ["evil.example"], "ports": [{"number": 443}]}
         if location is not None:
             spec["location"] = location
         assert judge(service_entry(**spec)).codes == ("serviceentry-host",)
 
-    def test_mesh_internal_checks_only_addresses(self) -> None:
-        decision = judge(service_entry(hosts=["*"], location="MESH_INTERNAL",
+    @pytest.mark.parametrize(
+        "host", ["reviews", "reviews.shop.svc", "reviews.shop.svc.cluster.local",
+                 "*.shop.svc.cluster.local", "REVIEWS.SHOP.SVC.CLUSTER.LOCAL."],
+    )
+    def test_cluster_local_hosts_are_not_external(self, host: str) -> None:
+        assert judge(service_entry(hosts=[host], resolution="DNS")).allowed
+
+    @pytest.mark.parametrize(
+        "host", ["*", "*.local", "reviews.shop.svc.cluster.local.evil.example",
+                 "reviews.shop.svc.example.org", "svc.cluster.local"],
+    )
+    def test_names_outside_the_cluster_domain_are_external(self, host: str) -> None:
+        decision = judge(service_entry(hosts=[host], resolution="DNS"))
+        assert decision.codes == ("serviceentry-host",)
+
+    def test_the_configured_cluster_domain_decides(self) -> None:
+        policy = example_policy()
+        other = dataclasses.replace(policy.config, cluster_domain="corp.internal")
+        entry = service_entry(hosts=["db.shop.svc.corp.internal", "db.shop.svc.cluster.local"])
+        decision = evaluate(request(entry), dataclasses.replace(policy, config=other),
+                            now=NOW, namespace_labels={})
+        assert paths(decision) == {"spec.hosts[1]": "serviceentry-host"}
+
+    @pytest.mark.parametrize(
+        ("spec", "internal"),
+        [
+            ({"resolution": "STATIC", "endpoints": [{"address": "10.0.0.1"}]}, True),
+            ({"resolution": 1, "endpoints": [{"address": "127.0.0.1"}]}, True),
+            ({"resolution": "STATIC", "endpoints": [{"network": "west"}]}, True),
+            ({"workloadSelector": {"labels": {"app": "vm"}}}, True),
+            ({"resolution": "STATIC", "endpoints": []}, False),
+            ({"resolution": "STATIC", "endpoints": [{"address": "10.0.0.1"},
+                                                     {"address": "db.example.net"}]}, False),
+            ({"resolution": "DNS", "endpoints": [{"address": "10.0.0.1"}]}, False),
+            ({"resolution": "NONE"}, False),
+            ({"workloadSelector": "app=vm"}, False),
+        ],
+    )
+    def test_an_entry_leading_only_inside_makes_its_hosts_internal(
+        self, spec: dict[str, Any], internal: bool
+    ) -> None:
+        decision = judge(service_entry(hosts=["db.corp"], **spec))
+        assert ("spec.hosts[0]" not in paths(decision)) is internal
+
+    def test_an_internal_entry_still_may_not_take_a_covered_host(self) -> None:
+        decision = judge(service_entry(hosts=["api.stripe.com", "*.org"], resolution="STATIC",
+                                       endpoints=[{"address": "10.0.0.1"}]))
+        assert paths(decision) == {"spec.hosts[0]": "egress-route", "spec.hosts[1]": "egress-route"}
+        assert "takes over the hosts of Destination pypi" in decision.messages[1]
+
+    def test_addresses_are_judged_on_every_location(self) -> None:
+        decision = judge(service_entry(hosts=["db"], location="MESH_INTERNAL",
                                        ports=[{"number": 9999}], addresses=["8.8.8.8/32"]))
         assert paths(decision) == {"spec.addresses[0]": "serviceentry-address"}
 
-    def test_hostname_endpoint_of_internal_entry_is_outside(self) -> None:
-        decision = judge(service_entry(hosts=["db.internal"], location="MESH_INTERNAL",
-                                       endpoints=[{"address": "github.com"}]))
-        assert paths(decision) == {"spec.endpoints[0].address": "serviceentry-address"}
-
-    def test_hostname_endpoint_ports_must_be_listed_by_its_destination(self) -> None:
-        decision = judge(service_entry(
-            hosts=["github.com"], ports=[{"number": 443, "name": "tls"}],
-            endpoints=[{"address": "api.github.com", "ports": {"tls": 8443}}],
-        ))
-        assert paths(decision) == {'spec.endpoints[0].ports.tls': "serviceentry-port"}
+    @pytest.mark.parametrize(
+        ("endpoint", "code"),
+        [("pastebin.example.net", "serviceentry-host"), ("api.github.com", "egress-route"),
+         ("[10.0.0.1]", "serviceentry-host"), ("db.shop.svc.cluster.local", None)],
+    )
+    def test_a_hostname_endpoint_is_judged_as_a_host(self, endpoint: str, code: str) -> None:
+        decision = judge(service_entry(hosts=["db"], location="MESH_INTERNAL", resolution="DNS",
+                                       endpoints=[{"address": endpoint}]))
+        expected = {"spec.endpoints[0].address": code} if code else {}
+        assert paths(decision) == expected
 
     @pytest.mark.parametrize(
-        "address", ["", "0.0.0.0", "::", "fe80::1", "100.128.0.1", "[10.0.0.1]", 167772161]
+        "address", ["0.0.0.0", "::", "fe80::1", "100.128.0.1", 167772161]
     )
-    def test_endpoint_addresses_that_are_not_provably_private(self, address: Any) -> None:
-        decision = judge(service_entry(hosts=["db.internal"], location="MESH_INTERNAL",
+    def test_endpoint_addresses_that_are_not_provably_internal(self, address: Any) -> None:
+        decision = judge(service_entry(hosts=["db"], resolution="STATIC",
                                        endpoints=[{"address": address}]))
         assert decision.codes == ("serviceentry-address",)
 
     def test_endpoint_without_address_on_a_named_network_is_inside(self) -> None:
         decision = judge(service_entry(hosts=["db.internal"], location="MESH_INTERNAL",
-                                       endpoints=[{"network": "west"}]))
+                                       resolution="STATIC", endpoints=[{"network": "west"}]))
         assert decision.allowed
 
     def test_update_keeping_a_bad_host_is_warned_and_a_new_one_refused(self) -> None:
@@ -170,6 +235,10 @@ def test_workload_entry_address(spec: dict[str, Any], allowed: bool) -> None:
         ({"outboundTrafficPolicy": {"mode": "Allow_Any"}}, False),
         ({"outboundTrafficPolicy": {"mode": " ALLOW_ANY "}}, False),
         ({"outboundTrafficPolicy": {"mode": 1}}, False),
+        ({"outboundTrafficPolicy": {"mode": "ALLOW_ANY_DYNAMIC_DNS"}}, False),
+        ({"outboundTrafficPolicy": {"mode": 3}}, False),
+        ({"outboundTrafficPolicy": {"mode": 0}}, True),
+        ({"outboundTrafficPolicy": {"mode": "registry_only"}}, False),
         ({"outbound_traffic_policy": {"mode": "ALLOW_ANY"}}, False),
         ({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
           "outbound_traffic_policy": {"mode": "ALLOW_ANY"}}, False),

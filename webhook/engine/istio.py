@@ -15,14 +15,21 @@ from typing import Any
 from webhook.engine import fieldpath
 from webhook.engine.context import Context, Findings, as_dict, as_list
 from webhook.engine.envoyfilter import judge_envoy_filter
+from webhook.engine.external import (
+    entry_is_internal,
+    is_external,
+    reachable_inside,
+    route_message,
+    spanned_destination,
+    spanning_message,
+)
 from webhook.engine.meshconfig import judge_mesh_config
 from webhook.engine.network import is_address
 from webhook.engine.protojson import field
-from webhook.model.addresses import InternalRanges
 from webhook.model.decision import Code, Violation
 from webhook.model.hosts import is_wildcard, normalize_host
 from webhook.model.review import JSONObject
-from webhook.model.rules import Destination, Policy
+from webhook.model.rules import Destination
 
 __all__ = [
     "judge_envoy_filter",
@@ -32,7 +39,6 @@ __all__ = [
     "judge_workload_entry",
 ]
 
-UNIX_SOCKET = "unix://"
 ADD_DESTINATION = "ask the security team to add a Destination covering it in the rules repo"
 
 
@@ -79,24 +85,49 @@ def _uncovered(host: str, what: str) -> str:
     return f"{what} {shown} is not covered by any Destination; {ADD_DESTINATION}"
 
 
-def _covered(
-    policy: Policy, host: Any, path: str, what: str, code: Code
-) -> tuple[Destination | None, list[Violation]]:
+def _first_port(ports: list[tuple[str, int | None]]) -> int | None:
+    return next((number for _, number in ports if number is not None), None)
+
+
+def _host(
+    ctx: Context, host: Any, path: str, what: str, *, external_entry: bool, port: int | None
+) -> Iterator[Violation]:
+    """``egress-route`` for a host a Destination covers (whatever the entry's location);
+    ``serviceentry-host`` for any other external host of an entry that leads outside, a
+    wildcard broader than the Destinations included."""
+    policy = ctx.policy
     if not isinstance(host, str) or not host.strip():
-        return None, [_violation(code, f"{what} {fieldpath.shown(host)} is not a host name", path)]
+        message = f"{what} {fieldpath.shown(host)} is not a host name"
+        yield _violation(Code.SERVICEENTRY_HOST, message, path)
+        return
     destination = policy.destination_covering(normalize_host(host))
-    if destination is None:
-        return None, [_violation(code, _uncovered(host, what), path)]
-    return destination, []
+    if destination is None and external_entry:
+        if is_external(host, policy.config):
+            yield _violation(Code.SERVICEENTRY_HOST, _uncovered(host, what), path)
+        return
+    # An entry leading inside still takes over every host it names: a wildcard spanning a
+    # Destination's hosts would send their traffic to it.
+    if destination is not None:
+        message = route_message(f"ServiceEntry {what}", host, destination, ctx.namespace, port)
+        yield _violation(Code.EGRESS_ROUTE, message, path)
+        return
+    spanned = spanned_destination(policy, host)
+    if spanned is not None:
+        message = spanning_message(f"ServiceEntry {what}", host, spanned)
+        yield _violation(Code.EGRESS_ROUTE, message, path)
 
 
-def _hosts(policy: Policy, spec: dict[str, Any]) -> Iterator[Violation]:
+def _hosts(ctx: Context, spec: dict[str, Any], *, external_entry: bool) -> Iterator[Violation]:
     ports = list(_ports(spec))
     reported: set[str] = set()
     for i, host in enumerate(as_list(spec.get("hosts"))):
         path = f"spec.hosts[{i}]"
-        destination, problems = _covered(policy, host, path, "host", Code.SERVICEENTRY_HOST)
-        yield from problems
+        yield from _host(
+            ctx, host, path, "host", external_entry=external_entry, port=_first_port(ports)
+        )
+        if not isinstance(host, str):
+            continue
+        destination = ctx.policy.destination_covering(normalize_host(host))
         if destination is not None:
             for violation in _unlisted_ports(ports, host, destination):
                 if violation.path not in reported:
@@ -104,60 +135,41 @@ def _hosts(policy: Policy, spec: dict[str, Any]) -> Iterator[Violation]:
                     yield violation
 
 
-def _endpoints(policy: Policy, spec: dict[str, Any], *, external: bool) -> Iterator[Violation]:
-    ports = list(_ports(spec))
+def _endpoints(ctx: Context, spec: dict[str, Any]) -> Iterator[Violation]:
+    """An endpoint given as a DNS name is judged as a host; an IP must be internal."""
+    port = _first_port(list(_ports(spec)))
+    internal = ctx.policy.config.internal_ranges
     for i, endpoint in enumerate(as_list(spec.get("endpoints"))):
         endpoint = as_dict(endpoint)
         path = f"spec.endpoints[{i}].address"
         address = endpoint.get("address")
-        if _reachable_inside(address, endpoint.get("network"), policy.config.internal_ranges):
+        if reachable_inside(address, endpoint.get("network"), internal):
             continue
-        if isinstance(address, str) and not is_address(address) and external:
-            destination, problems = _covered(
-                policy, address, path, "endpoint", Code.SERVICEENTRY_ADDRESS
-            )
-            yield from problems
-            if destination is not None:
-                endpoint_ports = as_dict(endpoint.get("ports"))
-                extra = [
-                    (fieldpath.key(f"spec.endpoints[{i}].ports", str(name)), _integer(n))
-                    for name, n in endpoint_ports.items()
-                ]
-                yield from _unlisted_ports(ports + extra, address, destination)
+        if isinstance(address, str) and address.strip() and not is_address(address):
+            yield from _host(ctx, address, path, "endpoint", external_entry=True, port=port)
             continue
         message = (
-            f"endpoint {fieldpath.shown(address)} is outside the private ranges; "
+            f"endpoint {fieldpath.shown(address)} is outside the internal ranges; "
             "reach external hosts through the egress gateway instead"
         )
         yield _violation(Code.SERVICEENTRY_ADDRESS, message, path)
 
 
-def _reachable_inside(address: Any, network: Any, internal: InternalRanges) -> bool:
-    """An internal IP, a unix socket, or no address on a named network (via its gateway)."""
-    if address is None or address == "":  # proto3: absent and empty are the same
-        return isinstance(network, str) and network != ""
-    if not isinstance(address, str):
-        return False
-    return address.startswith(UNIX_SOCKET) or internal.contains(address)
-
-
 def judge_service_entry(ctx: Context, obj: JSONObject) -> Findings:
-    """``serviceentry-host``/``-port`` for MESH_EXTERNAL entries; ``-address`` for any."""
+    """``egress-route`` for covered hosts; ``serviceentry-host`` for other external hosts on
+    every location (MESH_INTERNAL changes only mTLS: the host still enters every sidecar's
+    registry); ``serviceentry-port``; ``serviceentry-address`` for addresses outside."""
     spec = as_dict(obj.get("spec"))
-    # Only the exact MESH_INTERNAL is internal: anything else Istio reads as external or
-    # rejects, so it is judged as external.
-    external = spec.get("location") != "MESH_INTERNAL"
-    found: list[Violation] = []
-    if external:
-        found.extend(_hosts(ctx.policy, spec))
+    internal = ctx.policy.config.internal_ranges
+    found = list(_hosts(ctx, spec, external_entry=not entry_is_internal(spec, internal)))
     for i, address in enumerate(as_list(spec.get("addresses"))):
-        if not isinstance(address, str) or not ctx.policy.config.internal_ranges.contains(address):
+        if not isinstance(address, str) or not internal.contains(address):
             message = (
-                f"address {fieldpath.shown(address)} is outside the private ranges; "
+                f"address {fieldpath.shown(address)} is outside the internal ranges; "
                 "external traffic must go through the egress gateway"
             )
             found.append(_violation(Code.SERVICEENTRY_ADDRESS, message, f"spec.addresses[{i}]"))
-    found.extend(_endpoints(ctx.policy, spec, external=external))
+    found.extend(_endpoints(ctx, spec))
     return Findings(violations=tuple(found))
 
 
@@ -171,7 +183,7 @@ def judge_workload_entry(ctx: Context, obj: JSONObject) -> Findings:
     """
     spec = as_dict(obj.get("spec"))
     address = spec.get("address")
-    if _reachable_inside(address, spec.get("network"), ctx.policy.config.internal_ranges):
+    if reachable_inside(address, spec.get("network"), ctx.policy.config.internal_ranges):
         return Findings()
     if isinstance(address, str) and address and not is_address(address):
         shown = fieldpath.shown(address)
@@ -185,17 +197,22 @@ def judge_workload_entry(ctx: Context, obj: JSONObject) -> Findings:
 
 
 def judge_sidecar(ctx: Context, obj: JSONObject) -> Findings:
-    """``sidecar-allow-any`` for ``outboundTrafficPolicy.mode: ALLOW_ANY`` (any case, or 1)."""
+    """``sidecar-allow-any`` for an ``outboundTrafficPolicy.mode`` other than REGISTRY_ONLY.
+
+    ALLOW_ANY (by name, any case, or 1) opens the registry, and so would Istio's
+    ALLOW_ANY_DYNAMIC_DNS (3), which the Sidecar API does not list but shares the enum with
+    the mesh config: any mode that is not REGISTRY_ONLY is judged open.
+    """
     spec = as_dict(obj.get("spec"))
     found: list[Violation] = []
     for name in ("outboundTrafficPolicy", "outbound_traffic_policy"):
         mode = as_dict(spec.get(name)).get("mode")
-        if (isinstance(mode, str) and mode.strip().upper() == "ALLOW_ANY") or (
-            _integer(mode) == 1
-        ):
-            message = (
-                "Sidecar allows any outbound traffic; set outboundTrafficPolicy.mode: "
-                "REGISTRY_ONLY and reach external hosts through the egress gateway"
-            )
-            found.append(_violation(Code.SIDECAR_ALLOW_ANY, message, f"spec.{name}.mode"))
+        if mode is None or mode == "REGISTRY_ONLY" or _integer(mode) == 0:
+            continue
+        message = (
+            f"Sidecar outbound mode {fieldpath.shown(mode)} lets traffic out to any host; set "
+            "outboundTrafficPolicy.mode: REGISTRY_ONLY and reach external hosts through the "
+            "egress gateway"
+        )
+        found.append(_violation(Code.SIDECAR_ALLOW_ANY, message, f"spec.{name}.mode"))
     return Findings(violations=tuple(found))

@@ -6,13 +6,34 @@ from webhook.engine import (
     cilium,
     cni_policies,
     envoyfilter,
+    gateways,
     istio,
     namespaces,
     network,
     pod_exec,
     pods,
+    routes,
 )
-from webhook.engine.context import KindHandler, StateCheck
+from webhook.engine.context import Context, Findings, KindHandler, StateCheck
+from webhook.model.review import JSONObject
+
+
+def _all_of(*checks: StateCheck) -> StateCheck:
+    """One state check that reports what each of ``checks`` finds."""
+
+    def judge(ctx: Context, obj: JSONObject) -> Findings:
+        violations = tuple(v for check in checks for v in check(ctx, obj).violations)
+        return Findings(violations=violations)
+
+    return judge
+
+
+_PROXY_EXTENSION = KindHandler(
+    state=_all_of(envoyfilter.judge_proxy_extension, gateways.judge_extension_targets)
+)
+_SECURITY_POLICY = KindHandler(state=gateways.judge_security_policy)
+_ROUTE = KindHandler(state=routes.judge_route)
+GATEWAY_API = "gateway.networking.k8s.io"
 
 _WORKLOAD = KindHandler(state=pods.judge_workload)
 
@@ -40,10 +61,19 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("networking.istio.io", "EnvoyFilter"): KindHandler(state=istio.judge_envoy_filter),
     ("networking.istio.io", "Sidecar"): KindHandler(state=istio.judge_sidecar),
     ("networking.istio.io", "WorkloadEntry"): KindHandler(state=istio.judge_workload_entry),
-    ("extensions.istio.io", "WasmPlugin"): KindHandler(state=envoyfilter.judge_proxy_extension),
-    ("extensions.istio.io", "TrafficExtension"): KindHandler(
-        state=envoyfilter.judge_proxy_extension
-    ),
+    ("networking.istio.io", "VirtualService"): KindHandler(state=routes.judge_virtual_service),
+    ("networking.istio.io", "DestinationRule"): KindHandler(state=routes.judge_destination_rule),
+    ("networking.istio.io", "Gateway"): KindHandler(state=gateways.judge_istio_gateway),
+    ("security.istio.io", "AuthorizationPolicy"): _SECURITY_POLICY,
+    ("security.istio.io", "RequestAuthentication"): _SECURITY_POLICY,
+    ("extensions.istio.io", "WasmPlugin"): _PROXY_EXTENSION,
+    ("extensions.istio.io", "TrafficExtension"): _PROXY_EXTENSION,
+    (GATEWAY_API, "Gateway"): KindHandler(state=gateways.judge_gateway_api_gateway),
+    (GATEWAY_API, "HTTPRoute"): _ROUTE,
+    (GATEWAY_API, "GRPCRoute"): _ROUTE,
+    (GATEWAY_API, "TLSRoute"): _ROUTE,
+    (GATEWAY_API, "TCPRoute"): _ROUTE,
+    (GATEWAY_API, "UDPRoute"): _ROUTE,
     ("", "ConfigMap"): KindHandler(state=istio.judge_mesh_config),
     ("networking.k8s.io", "NetworkPolicy"): _fence(network.judge_network_policy),
     ("cilium.io", "CiliumNetworkPolicy"): _fence(cilium.judge_cilium_policy),

@@ -40,6 +40,8 @@ class Code(enum.StrEnum):
     NODE_ESCAPE = "node-escape"
     PROXY_EXEC = "proxy-exec"
     EXTERNAL_IP = "external-ip"
+    EGRESS_ROUTE = "egress-route"
+    GATEWAY_CONFIG = "gateway-config"
 
 
 # Enforced whatever the namespace's mode: the access model rests on them.
@@ -64,6 +66,8 @@ INFRASTRUCTURE_CODES = frozenset(
         Code.EXTERNALNAME_SERVICE,
         Code.NAMESPACE_MODE,
         Code.PROXY_EXEC,
+        Code.EGRESS_ROUTE,
+        Code.GATEWAY_CONFIG,
     }
 )
 
