@@ -23,16 +23,17 @@ class FakeApi:
 
     def __init__(self) -> None:
         self.namespaces: dict[str, Mapping[str, str]] = {}
+        self.terminating: frozenset[str] = frozenset()
         self.events: list[NamespaceEvent | Exception] = []
         self.list_calls = 0
         self.fail_list = threading.Event()
         self.changed = threading.Condition()
 
-    def list(self) -> tuple[dict[str, Mapping[str, str]], str]:
+    def list(self) -> tuple[dict[str, Mapping[str, str]], str, frozenset[str]]:
         self.list_calls += 1
         if self.fail_list.is_set():
             raise ConnectionError("API server unreachable")
-        return dict(self.namespaces), "1"
+        return dict(self.namespaces), "1", self.terminating
 
     def watch(self, version: str, stop: threading.Event) -> Iterator[NamespaceEvent]:
         deadline = time.monotonic() + 0.2
@@ -85,6 +86,25 @@ def test_labels_follow_the_watch_and_unknown_namespaces_stay_unknown() -> None:
         until(lambda: cache.labels("new") is None, "the DELETED event")
     finally:
         cache.stop()
+
+
+def test_the_cache_knows_which_namespaces_are_being_deleted() -> None:
+    api = FakeApi()
+    api.namespaces = {"stuck": {}, "shop": {}}
+    api.terminating = frozenset({"stuck"})
+    cache = WatchedNamespaces(api.list, api.watch, initial_backoff=0.01)
+    cache.start()
+    try:
+        assert cache.wait_synced(5)
+        assert cache.terminating("stuck") and not cache.terminating("shop")
+        api.send(NamespaceEvent("MODIFIED", "shop", {}, "2", terminating=True))
+        until(lambda: cache.terminating("shop"), "the MODIFIED event")
+        api.send(NamespaceEvent("DELETED", "shop", {}, "3"))
+        until(lambda: not cache.terminating("shop"), "the DELETED event")
+        assert cache.terminating("stuck")
+    finally:
+        cache.stop()
+    assert not WithoutCluster().terminating("stuck")
 
 
 def test_a_failed_watch_lists_again() -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from webhook.engine.context import Context, Findings, KindHandler, metadata
 from webhook.engine.kinds import handler_for
+from webhook.engine.managed import deletion_empties_namespace, judge_managed_change
 from webhook.engine.modes import resolve_mode
 from webhook.engine.verdict import Judged, decide
 from webhook.model.decision import Decision
@@ -52,7 +53,8 @@ def _is_exempt_namespace_object(request: AdmissionRequest, policy: Policy) -> bo
 def _judge(ctx: Context, handler: KindHandler) -> Judged:
     request = ctx.request
     new, old = request.object, request.old_object
-    # DELETE takes a state away rather than adding one: only transition checks judge it.
+    # DELETE takes a state away rather than adding one: only transition checks judge it
+    # (the kind's own where it judges DELETE, and managed-object for every kind).
     found = handler.state(ctx, new) if new is not None else Findings()
     violations = list(found.violations)
     preexisting = []
@@ -60,8 +62,16 @@ def _judge(ctx: Context, handler: KindHandler) -> Judged:
         before = {v.key for v in handler.state(ctx, old).violations}
         preexisting = [v for v in violations if v.key in before]
         violations = [v for v in violations if v.key not in before]
-    if handler.transition is not None:
+    deleting = request.operation == "DELETE"
+    if handler.transition is not None and (handler.judge_delete or not deleting):
         violations.extend(handler.transition(ctx, old, new))
+    if request.operation in ("UPDATE", "DELETE"):
+        # Where the kind's own check already refuses the change at the managed-by label
+        # (NetworkPolicies, with netpol-open-egress since v1), it is not reported twice.
+        claimed = {v.path for v in violations}
+        violations.extend(
+            v for v in judge_managed_change(ctx, old, new) if v.path not in claimed
+        )
     return Judged(
         violations=tuple(violations),
         preexisting=tuple(preexisting),
@@ -77,12 +87,14 @@ def evaluate(
     now: datetime,
     namespace_labels: Mapping[str, str] | None,
     cluster_scoped: bool | None = None,
+    namespace_terminating: bool = False,
 ) -> Decision:
     """Judges one request against one rules snapshot.
 
     ``namespace_labels`` are the labels of the object's namespace, or ``None`` when they
-    could not be read (judged as ``enforce``). The function never raises on any object
-    shape: a value it cannot read is judged as the stricter reading.
+    could not be read (judged as ``enforce``); ``namespace_terminating`` says the namespace
+    is being deleted, so its objects' DELETEs are admitted. The function never raises on any
+    object shape: a value it cannot read is judged as the stricter reading.
     """
     config = policy.config
     handler = handler_for(request.kind.group, request.kind.kind)
@@ -91,7 +103,7 @@ def evaluate(
         return Decision(allowed=True, mode=config.default_mode)
     if namespace in config.exempt_namespaces or _is_exempt_namespace_object(request, policy):
         return Decision(allowed=True, mode=Mode.OFF)
-    if request.operation == "DELETE" and not handler.judge_delete:
+    if deletion_empties_namespace(request, namespace_terminating=namespace_terminating):
         return Decision(allowed=True, mode=config.default_mode)
     if request.operation == "CONNECT":
         if not handler.judge_connect:

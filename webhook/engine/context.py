@@ -45,7 +45,8 @@ TransitionCheck = Callable[[Context, JSONObject | None, JSONObject | None], tupl
 class KindHandler:
     state: StateCheck
     transition: TransitionCheck | None = None
-    judge_delete: bool = False  # DELETE is judged only for NetworkPolicies
+    # Whether the kind's own transition check judges DELETE (managed-object judges every one).
+    judge_delete: bool = False
     judge_connect: bool = False  # CONNECT is judged only for pods/exec and pods/attach
 
 

@@ -42,6 +42,7 @@ class Code(enum.StrEnum):
     EXTERNAL_IP = "external-ip"
     EGRESS_ROUTE = "egress-route"
     GATEWAY_CONFIG = "gateway-config"
+    MANAGED_OBJECT = "managed-object"
 
 
 # Enforced whatever the namespace's mode: the access model rests on them.
@@ -68,6 +69,7 @@ INFRASTRUCTURE_CODES = frozenset(
         Code.PROXY_EXEC,
         Code.EGRESS_ROUTE,
         Code.GATEWAY_CONFIG,
+        Code.MANAGED_OBJECT,
     }
 )
 

@@ -83,8 +83,10 @@ async def admit(http: web.Request, *, webhook: str) -> web.Response:
         labels = namespace_labels(
             review, snapshot.policy, app[NAMESPACES], settings.namespace_modes
         )
-        decision = evaluate(review, snapshot.policy, now=settings.clock(),
-                            namespace_labels=labels)
+        decision = evaluate(
+            review, snapshot.policy, now=settings.clock(), namespace_labels=labels,
+            namespace_terminating=app[NAMESPACES].terminating(namespace_of(review)),
+        )
     except RefusedRequest as error:
         outcome.error = error.message
         return json_error(error.status, error.message, close=error.close)

@@ -1,5 +1,8 @@
 """Namespace labels for the engine: the mode label lives on the namespace.
 
+The cache also knows which namespaces are being deleted (a deletion timestamp, or phase
+Terminating): DELETEs of their objects are admitted, so no namespace sticks in Terminating.
+
 With a cluster, a thread keeps a watch-based cache of every Namespace's labels (the
 kubernetes client blocks, so it never runs on the event loop). A namespace the cache does
 not hold, or any namespace before the first list completed, is ``None``: the engine then
@@ -26,6 +29,8 @@ WATCH_SECONDS = 60
 class NamespaceLabels(Protocol):
     def labels(self, namespace: str) -> Mapping[str, str] | None: ...
 
+    def terminating(self, namespace: str) -> bool: ...
+
     @property
     def synced(self) -> bool: ...
 
@@ -42,6 +47,9 @@ class WithoutCluster:
     def labels(self, namespace: str) -> Mapping[str, str] | None:
         return {}
 
+    def terminating(self, namespace: str) -> bool:
+        return False
+
     def start(self) -> None:
         log.info("no cluster configured (--namespaces none): every namespace is judged "
                  "with no labels, in the rules' default mode, unless --namespace-mode says")
@@ -56,10 +64,12 @@ class NamespaceEvent:
     name: str
     labels: Mapping[str, str]
     resource_version: str
+    terminating: bool = False
 
 
-# list() -> (labels by namespace, resourceVersion); watch(rv, stop) -> events from rv on.
-ListNamespaces = Callable[[], tuple[dict[str, Mapping[str, str]], str]]
+# list() -> (labels by namespace, resourceVersion, the namespaces being deleted);
+# watch(rv, stop) -> events from rv on.
+ListNamespaces = Callable[[], tuple[dict[str, Mapping[str, str]], str, frozenset[str]]]
 WatchNamespaces = Callable[[str, threading.Event], Iterator[NamespaceEvent]]
 
 
@@ -72,6 +82,7 @@ class WatchedNamespaces:
         self._watch = watch_namespaces
         self._initial_backoff = initial_backoff
         self._labels: dict[str, Mapping[str, str]] = {}
+        self._terminating: frozenset[str] = frozenset()
         self._synced = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -84,6 +95,9 @@ class WatchedNamespaces:
         if not self._synced.is_set():
             return None
         return self._labels.get(namespace)
+
+    def terminating(self, namespace: str) -> bool:
+        return namespace in self._terminating
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -99,8 +113,9 @@ class WatchedNamespaces:
         backoff = self._initial_backoff
         while not self._stop.is_set():
             try:
-                labels, version = self._list()
+                labels, version, terminating = self._list()
                 self._labels = dict(labels)  # a re-list replaces the cache in one assignment
+                self._terminating = terminating
                 self._synced.set()
                 log.info("namespace labels synced: %d namespaces", len(labels))
                 backoff = self._initial_backoff
@@ -119,12 +134,23 @@ class WatchedNamespaces:
                 break
             if event.type in ("ADDED", "MODIFIED"):
                 self._labels[event.name] = dict(event.labels)
+                self._mark(event.name, terminating=event.terminating)
             elif event.type == "DELETED":
                 self._labels.pop(event.name, None)
+                self._mark(event.name, terminating=False)
             elif event.type != "BOOKMARK":
                 raise RuntimeError(f"watch ended with {event.type}")
             version = event.resource_version or version
         return version
+
+    def _mark(self, name: str, *, terminating: bool) -> None:
+        if terminating != (name in self._terminating):
+            self._terminating = self._terminating ^ {name}  # replaced, never mutated
+
+
+def _is_terminating(namespace: Any) -> bool:
+    phase = getattr(getattr(namespace, "status", None), "phase", None)
+    return namespace.metadata.deletion_timestamp is not None or phase == "Terminating"
 
 
 def _kubernetes() -> Any:
@@ -146,12 +172,14 @@ def from_cluster(kubeconfig: str | None) -> WatchedNamespaces:
     kubernetes = _kubernetes()
     core = kubernetes.client.CoreV1Api(_api_client(kubeconfig))
 
-    def list_namespaces() -> tuple[dict[str, Mapping[str, str]], str]:
+    def list_namespaces() -> tuple[dict[str, Mapping[str, str]], str, frozenset[str]]:
         result = core.list_namespace(_request_timeout=30)
         labels: dict[str, Mapping[str, str]] = {
             str(ns.metadata.name): dict(ns.metadata.labels or {}) for ns in result.items
         }
-        return labels, str(result.metadata.resource_version)
+        terminating = frozenset(str(ns.metadata.name) for ns in result.items
+                                if _is_terminating(ns))
+        return labels, str(result.metadata.resource_version), terminating
 
     def watch_namespaces(version: str, stop: threading.Event) -> Iterator[NamespaceEvent]:
         stream = kubernetes.watch.Watch()
@@ -168,7 +196,7 @@ def from_cluster(kubeconfig: str | None) -> WatchedNamespaces:
                 return
             yield NamespaceEvent(
                 raw["type"], obj.metadata.name or "", dict(obj.metadata.labels or {}),
-                obj.metadata.resource_version or "",
+                obj.metadata.resource_version or "", terminating=_is_terminating(obj),
             )
 
     return WatchedNamespaces(list_namespaces, watch_namespaces)
