@@ -101,6 +101,8 @@ CRD_FILES: tuple[CrdFile, ...] = (
     _cilium("ciliumclusterwidenetworkpolicies"),
     _calico("networkpolicies"),
     _calico("globalnetworkpolicies"),
+    _calico("networksets"),
+    _calico("globalnetworksets"),
 )
 JUDGED_CRDS: tuple[str, ...] = tuple(name for f in CRD_FILES for name in f.judged)
 

@@ -46,6 +46,7 @@ RESOURCES = {
     "AdminNetworkPolicy": "adminnetworkpolicies",
     "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies",
     "ClusterNetworkPolicy": "clusternetworkpolicies",
+    "NetworkSet": "networksets", "GlobalNetworkSet": "globalnetworksets",
     "PodExecOptions": "pods/exec", "PodAttachOptions": "pods/attach",
 }
 CONNECT_KINDS = {"PodExecOptions", "PodAttachOptions"}
