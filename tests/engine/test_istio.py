@@ -305,6 +305,13 @@ class TestEnvoyFilterReach:
         decision = judge(envoy_filter("istio-system", configPatches=patches))
         assert "envoyfilter-gateway" in decision.codes
 
+    @pytest.mark.parametrize("apply_to", ["EXTENSION_CONFIG", 9, "BOOTSTRAP"])
+    def test_extension_configs_ignore_their_context(self, apply_to: Any) -> None:
+        patch = inbound_patch("EXTENSION_CONFIG", "ADD", value={"name": "authz"})
+        patch["applyTo"] = apply_to
+        decision = judge(envoy_filter("istio-system", configPatches=[patch]))
+        assert "envoyfilter-gateway" in decision.codes
+
     def test_no_patches_is_judged_by_its_selector(self) -> None:
         decision = judge(envoy_filter("istio-egress", configPatches=[]))
         assert decision.codes == ("envoyfilter-gateway",)

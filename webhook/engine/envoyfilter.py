@@ -10,7 +10,8 @@ deprecated names older Istio versions still map (``envoy.http_connection_manager
   contradict the gateway's (contradict: a shared key with another value), or ``targetRefs``
   naming a ``Gateway`` (any group). A filter whose patches are all ``SIDECAR_INBOUND`` never
   applies to a gateway or waypoint (Istio patches their listeners in the ``GATEWAY`` and
-  ``WAYPOINT`` contexts), so it reaches none.
+  ``WAYPOINT`` contexts), so it reaches none; extension configs are inserted whatever their
+  context, so a filter with one is never inbound-only.
 - **Does it touch outbound traffic?** (``envoyfilter-outbound``) A patch whose context is
   ``SIDECAR_OUTBOUND``, ``ANY``, ``WAYPOINT`` or absent (anything but ``SIDECAR_INBOUND`` or
   ``GATEWAY``); a patch adding a listener in any context (``ADD``, or an ``INSERT_*`` that
@@ -60,6 +61,8 @@ OPERATIONS = {
     6: "INSERT_FIRST", 7: "REPLACE", 8: "MERGE_AND_REPLACE_LIST",
 }
 MERGES = frozenset({"MERGE", "MERGE_AND_REPLACE_LIST"})
+# Patches Istio applies whatever their match context says.
+CONTEXT_FREE = frozenset({"EXTENSION_CONFIG", "BOOTSTRAP"})
 # Operations that neither add an object nor only change one in place (for listeners and
 # clusters every other operation, INSERT_* included, is an ADD in Istio).
 NOT_ADDING = frozenset({*MERGES, "REMOVE"})
@@ -320,8 +323,14 @@ def _protected(entry: dict[str, Any], base: str) -> list[Violation]:
 
 
 def _inbound_only(entry: dict[str, Any]) -> bool:
-    """A patch for sidecars' inbound traffic, which Istio never applies to a gateway."""
+    """A patch for sidecars' inbound traffic, which Istio never applies to a gateway.
+
+    Extension configs (and bootstrap patches) are inserted whatever the context says, so they
+    are never inbound-only.
+    """
     context = field(as_dict(field(entry, "match")), "context")
+    if _enum(field(entry, "applyTo"), APPLY_TO) in CONTEXT_FREE:
+        return False
     return context is not None and _enum(context, CONTEXTS) == "SIDECAR_INBOUND"
 
 
