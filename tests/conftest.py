@@ -1,14 +1,15 @@
-"""Suite-wide: build the control-plane binaries before any end-to-end test runs.
+"""Suite-wide: build the control-plane binaries before any end-to-end test runs, and helm
+and actionlint before any test marked ``tools``.
 
 A first build takes far longer than one test's timeout, so it happens once, after
-collection, whenever a selected test is marked ``e2e`` (tests/e2e and the server's
-cluster tests alike), with its progress shown on the terminal.
+collection, whenever a selected test needs it, with its progress shown on the terminal.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from tests.deploy.tools import build_tools
 from tests.e2e.binaries import controlplane_binaries, terminal_output
 
 
@@ -18,3 +19,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any(item.get_closest_marker("e2e") for item in session.items):
         with terminal_output(session.config):
             controlplane_binaries()
+    if any(item.get_closest_marker("tools") for item in session.items):
+        with terminal_output(session.config):
+            build_tools()

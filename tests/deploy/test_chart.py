@@ -14,6 +14,8 @@ import pytest
 
 from .tools import CHART, DEPLOY, NAMESPACE, documents, helm, helm_template, kustomize
 
+pytestmark = [pytest.mark.tools]
+
 # What helm adds to every object's labels and kustomize does not.
 HELM_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance",
                "app.kubernetes.io/version"}

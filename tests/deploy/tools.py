@@ -1,5 +1,6 @@
-"""The tools deploy/ is checked with: helm (built pinned from its Go module) and kubectl
-(from the control plane's cache, or PATH)."""
+"""The tools deploy/ and the workflows are checked with: helm and actionlint (built pinned
+from their Go modules, cached in ~/.cache/egressguard) and kubectl (from the control
+plane's cache, or PATH)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,18 +28,48 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EGRESSGUARD_CACHE", Path.home() / ".cache" / "egressguard"))
 
 
+MESHTOOLS_SCRIPT = REPO / "tests" / "inject" / "build-meshtools.sh"
+ACTIONLINT_SCRIPT = REPO / "tests" / "packaging" / "build-actionlint.sh"
+# Generous: a first build of istioctl and helm on two cores takes several minutes.
+BUILD_TIMEOUT_SECONDS = 60 * 60
+
+
+def _built(script: Path) -> Path:
+    """Runs a pinned tool build (instant once cached); its last stdout line is a path.
+    Progress goes to this process's stderr as it happens."""
+    stderr = sys.stderr.fileno() if _has_fileno(sys.stderr) else None
+    proc = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, stderr=stderr,
+                          text=True, timeout=BUILD_TIMEOUT_SECONDS, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{script.name} failed with exit code {proc.returncode}")
+    return Path(lines[-1])
+
+
+def _has_fileno(stream: object) -> bool:
+    try:
+        stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+@functools.cache
 def helm_binary() -> str:
-    """helm v4, as the tool build caches it, or $EGRESSGUARD_HELM."""
-    explicit = os.environ.get("EGRESSGUARD_HELM")
-    if explicit:
-        return explicit
-    built = sorted(cache_dir().glob("meshtools-*/helm"))
-    if built:
-        return str(built[-1])
-    found = shutil.which("helm")
-    if found is None:
-        pytest.skip("no helm here (build it: see deploy/README.md)")
-    return found
+    """helm v4.3.2, built from helm.sh/helm/v4 by tests/inject/build-meshtools.sh."""
+    return str(_built(MESHTOOLS_SCRIPT) / "helm")
+
+
+@functools.cache
+def actionlint_binary() -> str:
+    """actionlint, built pinned from its Go module by build-actionlint.sh."""
+    return str(_built(ACTIONLINT_SCRIPT))
+
+
+def build_tools() -> None:
+    """Both tools, before the tests that need them start (outside any test's timeout)."""
+    helm_binary()
+    actionlint_binary()
 
 
 def kubectl_binary() -> str:

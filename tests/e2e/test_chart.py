@@ -25,7 +25,7 @@ from .controlplane import ADMIN, ControlPlane
 from .kubectl import Kubectl
 from .objects import allow_label, namespace, pod, unique
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.tools]
 
 RELEASE_NAMESPACE = "guard"  # not deploy/'s egressguard-system: the chart follows the release
 LEFT_OUT = "legacy"

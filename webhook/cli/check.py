@@ -27,6 +27,8 @@ from webhook.loader.lint import (
     usage_warnings,
 )
 from webhook.loader.problems import sort_problems
+from webhook.loader.repository import display_root
+from webhook.loader.versions import deprecation_warnings
 
 FORMATS = ("text", "github", "json")
 
@@ -97,14 +99,18 @@ def check_repository(
     max_grantees: int = DEFAULT_MAX_GRANTEES,
 ) -> tuple[tuple[Problem, ...], LoadResult | None]:
     """Every problem in the repository, and the load result when it loads."""
+    root = display_root(directory)
+    deprecated = deprecation_warnings(
+        directory, show=lambda rel: f"{root}/{rel}" if root else rel)
     try:
         result = load_repository(directory, own_namespace=own_namespace)
     except RulesError as error:
-        return error.problems, None
+        return sort_problems((*error.problems, *deprecated)), None
     dated = expiry_warnings(result.policy, now=now, window_days=expiry_warning_days)
     usage = usage_warnings(result.policy, now=now, max_grantees=max_grantees)
     reasons = reason_warnings(result.policy)
-    return sort_problems((*result.warnings, *result.notes, *reasons, *dated, *usage)), result
+    return sort_problems(
+        (*result.warnings, *result.notes, *reasons, *dated, *usage, *deprecated)), result
 
 
 def _escape_data(text: str) -> str:
