@@ -46,6 +46,7 @@ def admin(
     ("group", "kind"),
     [("cilium.io", "CiliumNetworkPolicy"), ("cilium.io", "CiliumClusterwideNetworkPolicy"),
      ("crd.projectcalico.org", "NetworkPolicy"), ("crd.projectcalico.org", "GlobalNetworkPolicy"),
+     ("crd.projectcalico.org", "NetworkSet"), ("crd.projectcalico.org", "GlobalNetworkSet"),
      ("policy.networking.k8s.io", "AdminNetworkPolicy"),
      ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"),
      ("policy.networking.k8s.io", "ClusterNetworkPolicy")],
@@ -199,6 +200,14 @@ class TestCalico:
     )
     def test_closed_or_inside(self, rule: dict[str, Any]) -> None:
         assert judge(calico(rule, kind="GlobalNetworkPolicy")).allowed
+
+    def test_network_sets(self) -> None:
+        obj = {"apiVersion": "crd.projectcalico.org/v1", "kind": "GlobalNetworkSet",
+               "metadata": {"name": "s"},
+               "spec": {"nets": ["10.0.0.0/8", "1.2.3.0/24"], "allowedEgressDomains": ["a.io"]}}
+        assert paths(judge(obj)) == {"spec.nets[1]": "netpol-open-egress",
+                                     "spec.allowedEgressDomains": "netpol-open-egress"}
+        assert judge(obj, user=SECURITY_ADMIN).allowed
 
 
 # -- AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy ---------------

@@ -8,7 +8,9 @@ Calico does not know is judged as ``Allow``) opens egress when its destination h
 ``serviceAccounts`` or ``services``) and its ``nets`` (every address when absent) minus its
 ``notNets`` leave the internal ranges. ``notSelector`` alone does not narrow it: addresses
 outside the cluster carry no labels, so they match any negated selector. ``Deny`` and
-``Log`` open nothing.
+``Log`` open nothing. A selector also matches NetworkSets and GlobalNetworkSets, so those are
+judged too: a set holding an address outside (or, in Calico Enterprise, egress domains) lets
+any policy that selects it out.
 
 **Admin/Cluster NetworkPolicies** (``policy.networking.k8s.io``: AdminNetworkPolicy and
 BaselineAdminNetworkPolicy ``v1alpha1``, ClusterNetworkPolicy ``v1alpha2``/``v1beta1``, read
@@ -87,6 +89,23 @@ def judge_calico_policy(ctx: Context, obj: JSONObject) -> Findings:
             continue
         found.extend(_calico_destination(as_dict(rule.get("destination")),
                                          f"spec.egress[{i}].destination", internal))
+    return Findings(violations=tuple(found))
+
+
+def judge_calico_network_set(ctx: Context, obj: JSONObject) -> Findings:
+    """``netpol-open-egress`` for a NetworkSet or GlobalNetworkSet holding outside addresses."""
+    spec = as_dict(obj.get("spec"))
+    internal = ctx.policy.config.internal_ranges
+    found: list[Violation] = []
+    for i, net in enumerate(as_list(spec.get("nets"))):
+        outside = first_outside(internal, [net])
+        if outside is not None:
+            message = (f"network set address {fieldpath.shown(net)} is outside the internal "
+                       "ranges, where any policy selecting the set lets pods go; remove it")
+            found.append(_violation(message, f"spec.nets[{i}]", outside))
+    if _present(spec.get("allowedEgressDomains")):
+        message = f"network set egress domains are outside the cluster; {GATEWAY}"
+        found.append(_violation(message, "spec.allowedEgressDomains"))
     return Findings(violations=tuple(found))
 
 

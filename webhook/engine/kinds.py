@@ -80,6 +80,12 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("cilium.io", "CiliumClusterwideNetworkPolicy"): _fence(cilium.judge_cilium_policy),
     ("crd.projectcalico.org", "NetworkPolicy"): _fence(cni_policies.judge_calico_policy),
     ("crd.projectcalico.org", "GlobalNetworkPolicy"): _fence(cni_policies.judge_calico_policy),
+    ("crd.projectcalico.org", "NetworkSet"): KindHandler(
+        state=cni_policies.judge_calico_network_set
+    ),
+    ("crd.projectcalico.org", "GlobalNetworkSet"): KindHandler(
+        state=cni_policies.judge_calico_network_set
+    ),
     ("policy.networking.k8s.io", "AdminNetworkPolicy"): _fence(cni_policies.judge_admin_policy),
     ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"): _fence(
         cni_policies.judge_admin_policy
