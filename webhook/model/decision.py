@@ -42,6 +42,7 @@ class Code(enum.StrEnum):
     EXTERNAL_IP = "external-ip"
     EGRESS_ROUTE = "egress-route"
     GATEWAY_CONFIG = "gateway-config"
+    MESH_CONFIG = "mesh-config"
     MANAGED_OBJECT = "managed-object"
 
 
@@ -69,6 +70,7 @@ INFRASTRUCTURE_CODES = frozenset(
         Code.PROXY_EXEC,
         Code.EGRESS_ROUTE,
         Code.GATEWAY_CONFIG,
+        Code.MESH_CONFIG,
         Code.MANAGED_OBJECT,
     }
 )
