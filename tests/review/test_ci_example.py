@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from tests.review.gitrepo import EXAMPLE, GIT, GitRules, init_rules_repo
+from webhook.loader import load_repository
+from webhook.model.rules import Access
 
 CI = Path(__file__).parent.parent.parent / "deploy" / "ci"
 ANNOTATION = re.compile(r"^::(error|warning) file=[^,]+,line=\d+::.+$")
@@ -103,6 +105,48 @@ def test_the_comment_and_the_approval_gate_use_the_diff(pull_request: GitRules) 
     assert "steps.diff.outputs.code == '1'" in gate["if"]
 
 
+def codeowners_pattern(pattern: str) -> re.Pattern[str]:
+    """A CODEOWNERS path pattern (gitignore rules: ``*`` within a folder, ``**/`` any
+    folders, a leading ``/`` anchors at the root, a trailing ``/`` a whole folder)."""
+    anchored = pattern.startswith("/")
+    body = pattern.strip("/")
+    regex = ""
+    for part in re.split(r"(\*\*/|\*)", body):
+        regex += {"**/": "(?:.*/)?", "*": "[^/]*"}.get(part, re.escape(part))
+    if pattern.endswith("/"):
+        regex += "/.*"
+    return re.compile(("" if anchored else "(?:.*/)?") + regex + "$")
+
+
+def owners_of(path: str) -> list[str]:
+    """The owners GitHub asks for ``path``: those of the last matching line."""
+    found: list[str] = []
+    for line in (CI / "CODEOWNERS").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pattern, *owners = line.split()
+            if codeowners_pattern(pattern).match(path):
+                found = owners
+    return found
+
+
+def test_grants_to_restricted_destinations_need_security_and_no_other_grants_do() -> None:
+    policy = load_repository(EXAMPLE).policy
+    grants = [p.relative_to(EXAMPLE).as_posix() for p in (EXAMPLE / "services").rglob("*.rule")]
+    assert grants
+    for destination in policy.destinations.values():
+        for host in destination.hosts:
+            # A grant to this host, for a team's service account.
+            path = f"services/shop/checkout/{host.replace('*', 'any')}:443.rule"
+            owners = owners_of(path)
+            if destination.access is Access.OPEN:
+                assert owners == ["@your-org/shop"], (path, owners)
+            else:
+                assert owners == ["@your-org/security"], (path, owners)
+    for grant in grants:  # every grant in the example is to a restricted destination
+        assert owners_of(grant) == ["@your-org/security"], grant
+    assert owners_of("services/shop/README.md") == ["@your-org/shop"]
+
+
 def test_codeowners_names_the_rules_layout() -> None:
     owners = [
         line.split()
@@ -113,6 +157,6 @@ def test_codeowners_names_the_rules_layout() -> None:
     security = "@your-org/security"
     for path in ("/config.yaml", "/destinations/", "/exceptions/", "/.github/", "*"):
         assert patterns[path] == [security], path
-    teams = {p for p in patterns if p.startswith("/services/")}
+    teams = {p for p in patterns if p.startswith("/services/") and "**" not in p}
     assert teams == {f"/services/{ns.name}/" for ns in (EXAMPLE / "services").iterdir()}
     assert all(patterns[p] != [security] for p in teams)
