@@ -6,7 +6,8 @@ modules that ship them, so that each kind goes through the real API server and k
   channel for TLSRoute, TCPRoute and UDPRoute (which also serves their ``v1alpha2``,
   the version most manifests still use);
 - AdminNetworkPolicy and BaselineAdminNetworkPolicy: ``sigs.k8s.io/network-policy-api``
-  v0.1.1 (v0.3.0 replaced them); ClusterNetworkPolicy: v0.3.0;
+  v0.1.7, the experimental channel (``networks``, ``nodes``, ``domainNames`` peers; v0.3.0
+  replaced both kinds); ClusterNetworkPolicy: v0.3.0;
 - Cilium: ``github.com/cilium/cilium`` (``pkg/k8s/apis/cilium.io/client/crds/v2``);
 - Calico: ``github.com/projectcalico/calico`` (``libcalico-go/config/crd``, the
   ``crd.projectcalico.org`` kinds). Calico's tags are not Go semantic versions, so the
@@ -94,8 +95,8 @@ CRD_FILES: tuple[CrdFile, ...] = (
     _gateway_api("experimental", "tlsroutes"),
     _gateway_api("experimental", "tcproutes"),
     _gateway_api("experimental", "udproutes"),
-    _policy_api("v0.1.1", "config/crd", "adminnetworkpolicies"),
-    _policy_api("v0.1.1", "config/crd", "baselineadminnetworkpolicies"),
+    _policy_api("v0.1.7", "config/crd/experimental", "adminnetworkpolicies"),
+    _policy_api("v0.1.7", "config/crd/experimental", "baselineadminnetworkpolicies"),
     _policy_api("v0.3.0", "config/crd/standard", "clusternetworkpolicies"),
     _cilium("ciliumnetworkpolicies"),
     _cilium("ciliumclusterwidenetworkpolicies"),
