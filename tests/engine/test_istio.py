@@ -285,10 +285,19 @@ class TestEnvoyFilterReach:
 
     @pytest.mark.parametrize("kind", ["Gateway", "gateway", None])
     def test_target_refs_naming_a_gateway_any_group(self, kind: Any) -> None:
-        decision = judge(envoy_filter("istio-egress", targetRefs=[
+        # In the root namespace a Service is no gateway's waypoint; a Gateway reaches them all.
+        decision = judge(envoy_filter("istio-system", targetRefs=[
             {"kind": "Service", "name": "a"}, {"group": "example.io", "kind": kind, "name": "b"},
         ], configPatches=[GATEWAY_PATCH]))
         assert paths(decision) == {"spec.targetRefs[1]": "envoyfilter-gateway"}
+
+    @pytest.mark.parametrize("kind", ["Service", "ServiceEntry"])
+    def test_target_refs_to_a_waypoint_in_a_gateway_namespace(self, kind: str) -> None:
+        obj = envoy_filter("istio-egress", targetRefs=[{"kind": kind, "name": "a"}],
+                           configPatches=[GATEWAY_PATCH])
+        assert paths(judge(obj)) == {"spec.targetRefs[0]": "envoyfilter-gateway"}
+        obj["metadata"]["namespace"] = "shop"
+        assert judge(obj).allowed
 
     @pytest.mark.parametrize("context", ["SIDECAR_INBOUND", 1])
     def test_patches_all_for_sidecar_inbound_never_reach_a_gateway(self, context: Any) -> None:

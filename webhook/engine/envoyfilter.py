@@ -7,8 +7,9 @@ deprecated names older Istio versions still map (``envoy.http_connection_manager
 - **Does it reach a gateway?** (``envoyfilter-gateway``) A filter in the mesh root namespace
   reaches every gateway, any other only the gateways in its own namespace. It applies to a
   gateway when it has no ``workloadSelector`` (or empty labels), a selector that does not
-  contradict the gateway's (contradict: a shared key with another value), or ``targetRefs``
-  naming a ``Gateway`` (any group). A filter whose patches are all ``SIDECAR_INBOUND`` never
+  contradict the gateway's (contradict: a shared key with another value), ``targetRefs``
+  naming a ``Gateway`` (any group), or, in a gateway's namespace, a Service or ServiceEntry
+  (which the gateway serves as a waypoint). A filter whose patches are all ``SIDECAR_INBOUND`` never
   applies to a gateway or waypoint (Istio patches their listeners in the ``GATEWAY`` and
   ``WAYPOINT`` contexts), so it reaches none; extension configs are inserted whatever their
   context, so a filter with one is never inbound-only.
@@ -44,10 +45,12 @@ from typing import Any
 
 from webhook.engine import fieldpath
 from webhook.engine.context import Context, Findings, as_dict, as_list
-from webhook.engine.protojson import doubly_spelled, field, has
+from webhook.engine.protojson import doubly_spelled, field
+from webhook.engine.proxy_reach import gateway_reach, judge_proxy_extension
 from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
-from webhook.model.rules import Gateway
+
+__all__ = ["judge_envoy_filter", "judge_proxy_extension"]
 
 CONTEXTS = {0: "ANY", 1: "SIDECAR_INBOUND", 2: "SIDECAR_OUTBOUND", 3: "GATEWAY", 4: "WAYPOINT"}
 NOT_OUTBOUND = frozenset({"SIDECAR_INBOUND", "GATEWAY"})
@@ -131,76 +134,6 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str | None, Any]]:
         else:
             continue
         stack.extend(reversed(children))
-
-
-# -- gateways ----------------------------------------------------------------------------
-
-
-def _gateways_in_scope(ctx: Context) -> list[Gateway]:
-    config = ctx.policy.config
-    everywhere = ctx.namespace == config.mesh_root_namespace
-    return [g for g in config.gateways if everywhere or g.namespace == ctx.namespace]
-
-
-def _contradicts(labels: dict[str, Any], gateway: Gateway) -> bool:
-    return any(
-        isinstance(value, str) and key in gateway.selector and gateway.selector[key] != value
-        for key, value in labels.items()
-    )
-
-
-GATEWAY_KINDS = frozenset({"gateway", "gatewayclass"})
-
-
-def _gateway_reach(
-    ctx: Context,
-    spec: dict[str, Any],
-    *,
-    kind: str = "EnvoyFilter",
-    selector_field: str = "workloadSelector",
-    labels_field: str = "labels",
-) -> list[Violation]:
-    gateways = _gateways_in_scope(ctx)
-    if not gateways:
-        return []
-    first = gateways[0]
-    fix = "ask the security team"
-    refs = [("spec.targetRef", field(spec, "targetRef"))] if has(spec, "targetRef") else []
-    refs += [(f"spec.targetRefs[{i}]", r) for i, r in enumerate(as_list(field(spec, "targetRefs")))]
-    for path, ref in refs:
-        ref_kind = as_dict(ref).get("kind")
-        if not isinstance(ref_kind, str) or ref_kind.strip().lower() in GATEWAY_KINDS:
-            message = f"{kind} targets a Gateway, in reach of {first.namespace}/{first.name}; {fix}"
-            return [_violation(Code.ENVOYFILTER_GATEWAY, message, path)]
-    if refs and not has(spec, selector_field):
-        return []
-    selector = field(spec, selector_field)
-    labels = field(selector, labels_field) if isinstance(selector, dict) else None
-    where = f"spec.{selector_field}"
-    if not isinstance(labels, dict) or not labels:
-        message = (
-            f"{kind} without {selector_field} labels applies to gateway "
-            f"{first.namespace}/{first.name}; select only your workloads, or {fix}"
-        )
-        return [_violation(Code.ENVOYFILTER_GATEWAY, message, where)]
-    for gateway in gateways:
-        if not _contradicts(labels, gateway):
-            message = (
-                f"{kind}'s {selector_field} may select gateway {gateway.namespace}/"
-                f"{gateway.name}; add a label contradicting its selector, or {fix}"
-            )
-            return [_violation(Code.ENVOYFILTER_GATEWAY, message, where)]
-    return []
-
-
-def judge_proxy_extension(ctx: Context, obj: JSONObject) -> Findings:
-    """WasmPlugin and TrafficExtension load code into proxies as an EnvoyFilter does, so
-    one that may reach a gateway is ``envoyfilter-gateway`` by the same scoping rules."""
-    kind = ctx.request.kind.kind
-    spec = as_dict(obj.get("spec"))
-    reach = _gateway_reach(ctx, spec, kind=kind, selector_field="selector",
-                           labels_field="matchLabels")
-    return Findings(violations=tuple(reach))
 
 
 # -- one patch ---------------------------------------------------------------------------
@@ -338,7 +271,7 @@ def judge_envoy_filter(ctx: Context, obj: JSONObject) -> Findings:
     """The three EnvoyFilter codes; see the module docstring for what each refuses."""
     spec = as_dict(obj.get("spec"))
     patches = [as_dict(entry) for entry in as_list(field(spec, "configPatches"))]
-    found = [] if patches and all(map(_inbound_only, patches)) else _gateway_reach(ctx, spec)
+    found = [] if patches and all(map(_inbound_only, patches)) else gateway_reach(ctx, spec)
     for path in doubly_spelled(spec, "spec", skip=OPAQUE_FIELDS):
         message = f"{path} is spelled both in camelCase and snake_case; keep one"
         found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, path))
