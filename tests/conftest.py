@@ -1,5 +1,6 @@
-"""Suite-wide: build the control-plane binaries before any end-to-end test runs, and helm
-and actionlint before any test marked ``tools``.
+"""Suite-wide: build the control-plane binaries before any end-to-end test runs, helm and
+actionlint before any test marked ``tools``, and istioctl and helm before any test of the
+injection corpus (tests/inject).
 
 A first build takes far longer than one test's timeout, so it happens once, after
 collection, whenever a selected test needs it, with its progress shown on the terminal.
@@ -7,10 +8,15 @@ collection, whenever a selected test needs it, with its progress shown on the te
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.deploy.tools import build_tools
 from tests.e2e.binaries import controlplane_binaries, terminal_output
+from tests.inject.tools import meshtools
+
+INJECT_TESTS = Path(__file__).parent / "inject"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -22,3 +28,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any(item.get_closest_marker("tools") for item in session.items):
         with terminal_output(session.config):
             build_tools()
+    if any(INJECT_TESTS in Path(item.path).parents for item in session.items):
+        with terminal_output(session.config):
+            meshtools()

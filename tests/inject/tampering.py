@@ -1,0 +1,150 @@
+"""Ways to tell the mesh's own containers to stand down, applied to real injected pods.
+
+Each tampering changes a copy of a pod istioctl injected, as a user could before
+submitting it (or as a Deployment's own ``istio-init``/``istio-proxy`` entries merge into
+the injected ones), and names the code that must refuse it. Flag and variable names are
+istio-iptables' and pilot-agent's own (see README.md for where Istio binds them).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Pod = dict[str, Any]
+INIT_NAMES = ("istio-init", "istio-validation")
+PROXY = "istio-proxy"
+
+
+@dataclass(frozen=True)
+class Tampering:
+    name: str
+    code: str
+    # The mesh container it changes: "init" (istio-init or istio-validation), "proxy", "pod".
+    target: str
+    change: Callable[[Pod], None]
+
+    def apply(self, pod: Pod) -> Pod:
+        tampered = copy.deepcopy(pod)
+        self.change(tampered)
+        return tampered
+
+
+def containers(pod: Pod) -> list[dict[str, Any]]:
+    spec = pod["spec"]
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def mesh_container(pod: Pod, names: tuple[str, ...]) -> dict[str, Any] | None:
+    return next((c for c in containers(pod) if c.get("name") in names), None)
+
+
+def has_target(pod: Pod, target: str) -> bool:
+    if target == "init":
+        return mesh_container(pod, INIT_NAMES) is not None
+    if target == "proxy":
+        return mesh_container(pod, (PROXY,)) is not None
+    return True
+
+
+def _init(pod: Pod) -> dict[str, Any]:
+    found = mesh_container(pod, INIT_NAMES)
+    assert found is not None, "no istio-init or istio-validation in this pod"
+    return found
+
+
+def _proxy(pod: Pod) -> dict[str, Any]:
+    found = mesh_container(pod, (PROXY,))
+    assert found is not None, "no istio-proxy in this pod"
+    return found
+
+
+def add_args(target: Callable[[Pod], dict[str, Any]], *args: str) -> Callable[[Pod], None]:
+    def change(pod: Pod) -> None:
+        target(pod).setdefault("args", []).extend(args)
+    return change
+
+
+def set_flag(flag: str, value: str) -> Callable[[Pod], None]:
+    """Replace the value of an istio-iptables flag Istio wrote (``-x ""`` → ``-x value``)."""
+    def change(pod: Pod) -> None:
+        args = _init(pod)["args"]
+        index = args.index(flag)
+        args[index + 1] = value
+    return change
+
+
+def add_env(target: Callable[[Pod], dict[str, Any]], name: str,
+            value: str) -> Callable[[Pod], None]:
+    def change(pod: Pod) -> None:
+        target(pod).setdefault("env", []).append({"name": name, "value": value})
+    return change
+
+
+def set_env(name: str, value: str) -> Callable[[Pod], None]:
+    """Replace the value of a variable Istio wrote on istio-proxy."""
+    def change(pod: Pod) -> None:
+        for env in _proxy(pod)["env"]:
+            if env["name"] == name:
+                env["value"] = value
+                return
+        raise AssertionError(f"istio-proxy has no {name}")
+    return change
+
+
+def extra_proxy_mount(pod: Pod) -> None:
+    pod["spec"].setdefault("volumes", []).append(
+        {"name": "my-bootstrap", "configMap": {"name": "my-bootstrap"}})
+    _proxy(pod).setdefault("volumeMounts", []).append(
+        {"name": "my-bootstrap", "mountPath": "/etc/istio/custom-bootstrap"})
+
+
+def impostor_init(pod: Pod) -> None:
+    """A copy of the real istio-init among ``containers``: istio-cni skips such a pod."""
+    impostor = copy.deepcopy(_init(pod))
+    impostor["name"] = "istio-init"
+    pod["spec"]["containers"].append(impostor)
+
+
+def app_runs_as_proxy_uid(pod: Pod) -> None:
+    app = next(c for c in pod["spec"]["containers"] if c["name"] not in (PROXY, *INIT_NAMES))
+    app.setdefault("securityContext", {})["runAsUser"] = 1337
+
+
+def drop_run_validation(pod: Pod) -> None:
+    _init(pod)["args"].remove("--run-validation")
+
+
+EXCLUDED = "interception-excluded"
+OVERRIDE = "proxy-override"
+
+TAMPERINGS = (
+    Tampering("init-arg-exclude-interfaces-short", EXCLUDED, "init", add_args(_init, "-c", "eth0")),
+    Tampering("init-x-everything", EXCLUDED, "init", set_flag("-x", "0.0.0.0/0")),
+    Tampering("init-arg-service-exclude-cidr-long", EXCLUDED, "init",
+              add_args(_init, "--istio-service-exclude-cidr=0.0.0.0/0")),
+    Tampering("init-env-ISTIO_SERVICE_EXCLUDE_CIDR", EXCLUDED, "init",
+              add_env(_init, "ISTIO_SERVICE_EXCLUDE_CIDR", "0.0.0.0/0")),
+    Tampering("init-i-narrowed", EXCLUDED, "init", set_flag("-i", "10.0.0.0/8")),
+    Tampering("init-u-changed", EXCLUDED, "init", set_flag("-u", "1000")),
+    Tampering("init-g-added", EXCLUDED, "init", add_args(_init, "-g", "1000")),
+    Tampering("init-env-PROXY_UID", EXCLUDED, "init", add_env(_init, "PROXY_UID", "1000")),
+    Tampering("impostor-istio-init-in-containers", "mesh-opt-out", "init", impostor_init),
+    Tampering("app-runs-as-proxy-uid", "proxy-uid", "pod", app_runs_as_proxy_uid),
+)
+
+# Only on istio-init: istio-validation is written with --skip-rule-apply by Istio itself.
+INIT_ONLY: tuple[Tampering, ...] = ()
+# Only on istio-validation: without --run-validation its --skip-rule-apply checks nothing.
+VALIDATION_ONLY: tuple[Tampering, ...] = ()
+
+
+def tamperings_for(pod: Pod) -> list[Tampering]:
+    found = [t for t in TAMPERINGS if has_target(pod, t.target)]
+    if mesh_container(pod, ("istio-init",)) is not None:
+        found += INIT_ONLY
+    if mesh_container(pod, ("istio-validation",)) is not None:
+        found += VALIDATION_ONLY
+    return found
