@@ -39,10 +39,10 @@ def gateway_namespaces(egressguard: EgressguardCluster) -> tuple[str, ...]:
     return GATEWAY_NAMESPACES
 
 
-def render(mode: str, out: Path) -> Path:
+def render(mode: str, out: Path, *extra: str) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "webhook", "render", "--rules", str(EXAMPLE_RULES),
-         "--mode", mode, "--now", NOW, "-o", str(out)],
+         "--mode", mode, "--now", NOW, "-o", str(out), *extra],
         capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
@@ -89,3 +89,21 @@ def test_rendered_gateway_policies_are_refused_for_a_developer(
         code = "netpol-open-egress" if doc["kind"] == "NetworkPolicy" else "envoyfilter-gateway"
         result = egressguard.developer.run("apply", "--dry-run=server", "-f", "-", stdin=doc)
         expect.denied(result, code)
+
+
+@pytest.mark.parametrize(
+    "fence",
+    ["cluster-network-policy", "calico", "cilium"],
+)
+def test_each_cluster_wide_fence_is_valid_for_its_cni_and_admitted_for_the_security_team(
+    fence: str, egressguard: EgressguardCluster, tmp_path: Path
+) -> None:
+    """The CRDs of the CNI kinds are installed from their published modules: the API
+    server checks the fence against their schemas."""
+    out = render("istio-sidecar", tmp_path / fence, "--fence", fence)
+    result = egressguard.security.run(
+        "apply", "--dry-run=server", "--validate=strict", "-f", str(out / "fence.yaml"),
+        timeout=120,
+    )
+    expect.admitted(result)
+    assert expect.warnings(result) == [], result.stderr

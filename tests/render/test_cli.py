@@ -13,6 +13,7 @@ from webhook.cli.main import main
 from webhook.loader import load_repository
 from webhook.render import RenderMode, RenderOptions, render
 from webhook.render.output import stream_text
+from webhook.render.plan import FenceKind
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = str(REPO / "rules")
@@ -56,10 +57,12 @@ def test_with_output_it_writes_one_file_per_destination_plus_shared_files(
 
 def test_cluster_facts_reach_the_output(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["render", "--rules", RULES, "--mode", "istio-sidecar", "--now", NOW,
-                 "--gateway-target-port", "443=8443", "--gateway-target-port", "80=8080"])
+                 "--gateway-target-port", "443=443", "--fence", "calico",
+                 "--fence-namespace", "legacy"])
     assert code == 0
     assert capsys.readouterr().out == expected(
-        RenderMode.ISTIO_SIDECAR, gateway_pod_ports={443: 8443, 80: 8080}
+        RenderMode.ISTIO_SIDECAR, gateway_pod_ports={443: 443, 80: 8080},
+        fence=FenceKind.CALICO, fence_namespaces=("legacy",),
     )
     code = main(["render", "--rules", RULES, "--mode", "envoy-per-destination", "--now", NOW,
                  "--upstream-dns", "10.0.0.2"])

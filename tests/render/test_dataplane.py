@@ -1,7 +1,7 @@
 """The rendered per-destination Envoy, run for real, between a client and a local upstream.
 
 partner-api is the interesting destination: pods speak plain HTTP on port 80, the Envoy
-refuses POSTs whose body carries a blocked pattern (Lua), and originates TLS to the
+refuses requests whose body carries a blocked pattern (Lua), and originates TLS to the
 destination, checking its certificate. The config under test is the rendered one; only
 addresses change (``EnvoyOverrides``): the listener on 127.0.0.1 at a port the kernel picks,
 every upstream at a TLS server on 127.0.0.1 holding a certificate for the real name.
@@ -180,9 +180,17 @@ async def test_a_clean_post_passes_with_its_body(partner_gateway: Gateway) -> No
     assert partner_gateway.upstream.requests == [("POST", "/orders", HOST, body)]
 
 
-async def test_a_blocked_pattern_in_a_get_is_not_inspected(partner_gateway: Gateway) -> None:
-    """DLP is about POST bodies (SPEC section 2); other methods pass."""
-    status, _ = await send(partner_gateway, "PUT", "/orders/42", body=b"AKIA")
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "GET"])
+async def test_a_blocked_pattern_is_refused_whatever_the_method_that_carries_it(
+    partner_gateway: Gateway, method: str
+) -> None:
+    status, _ = await send(partner_gateway, method, "/orders/42", body=b'{"key": "AKIA"}')
+    assert status == 400
+    assert partner_gateway.upstream.requests == []
+
+
+async def test_a_get_without_a_body_passes(partner_gateway: Gateway) -> None:
+    status, _ = await send(partner_gateway, "GET", "/orders/42")
     assert status == 200
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.example_policy import CONFIG, DESTINATIONS, GOLDEN_NOW, GRANTS, example_policy
+from tests.example_policy import CONFIG, DESTINATIONS, GOLDEN_NOW, example_policy
 from webhook.model.addresses import PRIVATE_RANGES
 from webhook.model.rules import Access, Destination, Grant, Policy, Port
 from webhook.render import RenderError, RenderMode, RenderOptions, render
@@ -27,6 +27,9 @@ def rendered(
 ) -> list[tuple[str, tuple[str, ...], Doc]]:
     """(file name, file notes, document) for every document, in order."""
     now = options.pop("now", GOLDEN_NOW)
+    # Gateway pods on the Service ports, unless a test is about the mapping (the default,
+    # istioctl's, has a test of its own).
+    options.setdefault("gateway_pod_ports", {})
     result = render(policy or example_policy(), mode, RenderOptions(now=now, **options))
     return [(f.name, f.notes, doc) for f in result.files for doc in f.documents]
 
@@ -108,30 +111,11 @@ def test_a_gateway_port_shared_by_destinations_says_the_mesh_policy_tells_them_a
     assert "egressguard.io/shared-port" not in envoy  # its own pods
 
 
-@pytest.mark.parametrize("mode", list(RenderMode), ids=str)
-def test_each_namespace_with_grants_gets_a_baseline_to_dns_and_the_gateways_only(
-    mode: RenderMode,
-) -> None:
-    grants = (*GRANTS, Grant("kube-system", "x", "github.com", 443, "github"),
-              Grant("istio-egress", "y", "github.com", 443, "github"))
-    documents = docs(mode, example_policy(grants=grants))
-    baselines = [d for d in documents if d["metadata"]["name"] == "egressguard-baseline"]
-    assert [d["metadata"]["namespace"] for d in baselines] == ["ci", "data", "shop"]
-    egress = baselines[0]["spec"]["egress"]
-    assert baselines[0]["spec"]["podSelector"] == {}
-    assert egress[0]["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
-    assert {p["protocol"] for p in egress[0]["ports"]} == {"UDP", "TCP"}
-    targets = [rule["to"][0]["namespaceSelector"]["matchLabels"] for rule in egress[1:]]
-    namespaces = [t["kubernetes.io/metadata.name"] for t in targets]
-    expected = ["istio-egress", "payments-egress"]
-    assert namespaces == ([*expected, "istio-system"] if mode is SIDECAR else expected)
-
-
-def test_an_expired_grant_grants_nothing_and_a_namespace_left_without_grants_gets_no_baseline(
+def test_an_expired_grant_grants_nothing_and_a_namespace_left_without_grants_gets_no_fence(
 ) -> None:
     grants = (Grant("legacy", "app", "hooks.slack.com", 443, "slack", expires=date(2026, 1, 31)),)
     documents = docs(SIDECAR, example_policy(grants=grants))
-    assert not [d for d in documents if d["metadata"]["name"] == "egressguard-baseline"]
+    assert not [d for d in documents if d["metadata"]["name"] == "egressguard-fence"]
     assert "rules" not in find(documents, "AuthorizationPolicy", "slack")["spec"]
 
 
@@ -261,13 +245,28 @@ def test_an_open_wildcard_destination_renders_nothing_routable_in_sidecar_mode()
     assert "no name it covers can be routed" in notes_of(SIDECAR, "destination-cdn.yaml", policy)
 
 
-def test_sidecar_gateway_pod_ports_follow_the_target_port_mapping() -> None:
-    documents = docs(SIDECAR, gateway_pod_ports={443: 8443, 80: 8080})
+def test_sidecar_gateway_pod_ports_default_to_what_istioctl_installs() -> None:
+    """istioctl's egress gateway Service maps 80 to 8080 and 443 to 8443."""
+    documents = [
+        doc for file in render(example_policy(), SIDECAR, RenderOptions(now=GOLDEN_NOW)).files
+        for doc in file.documents
+    ]
     assert find(documents, "NetworkPolicy", "stripe-ingress")["spec"]["ingress"][0]["ports"] == [
         {"protocol": "TCP", "port": 8443}
     ]
+    same = docs(SIDECAR, gateway_pod_ports={})
+    assert find(same, "NetworkPolicy", "stripe-ingress")["spec"]["ingress"][0]["ports"] == [
+        {"protocol": "TCP", "port": 443}
+    ]
+
+
+def test_sidecar_gateway_pod_ports_follow_the_target_port_mapping() -> None:
+    documents = docs(SIDECAR, gateway_pod_ports={443: 9443, 80: 8080})
+    assert find(documents, "NetworkPolicy", "stripe-ingress")["spec"]["ingress"][0]["ports"] == [
+        {"protocol": "TCP", "port": 9443}
+    ]
     assert find(documents, "AuthorizationPolicy", "stripe")["spec"]["rules"][0]["to"] == [
-        {"operation": {"ports": ["8443"]}}
+        {"operation": {"ports": ["9443"]}}
     ]
     patch = find(documents, "EnvoyFilter", "partner-api-dlp")["spec"]["configPatches"][0]
     assert patch["match"]["listener"]["portNumber"] == 8080

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from webhook.cli.moments import now_option, now_or_clock
 from webhook.cli.revisions import load_policy_or_report
 from webhook.render import RenderError, RenderMode, RenderOptions, render
 from webhook.render.output import stream_text, write_directory
-from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS
+from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS, ISTIOCTL_GATEWAY_PORTS, FenceKind
+
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _port_mapping(value: str) -> tuple[int, int]:
@@ -37,6 +40,14 @@ def _address(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{value!r}: not an IP address") from error
+
+
+def _namespace(value: str) -> str:
+    if not NAMESPACE_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: not a namespace name (lower case letters, digits and '-')"
+        )
+    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -62,8 +73,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--gateway-target-port", dest="gateway_ports", action="append", default=[],
         type=_port_mapping, metavar="SERVICE=POD",
-        help="istio-sidecar: the port the gateway pods listen on for a Service port, "
-        "e.g. 443=8443 for an istioctl-installed egress gateway (repeatable)",
+        help="istio-sidecar: the port the gateway pods listen on for a Service port "
+        "(repeatable; default what istioctl installs: 80=8080 and 443=8443)",
+    )
+    parser.add_argument(
+        "--fence", choices=[kind.value for kind in FenceKind], default=FenceKind.NAMESPACES.value,
+        help="how the fence is written: a NetworkPolicy per namespace (default), or one "
+        "cluster-wide policy in the CNI's kind",
+    )
+    parser.add_argument(
+        "--fence-namespace", dest="fence_namespaces", action="append", default=[],
+        type=_namespace, metavar="NS",
+        help="also fence this namespace (repeatable; namespaces with grants always are)",
     )
     parser.add_argument(
         "--upstream-dns", dest="resolvers", action="append", default=[], type=_address,
@@ -79,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = RenderOptions(
         now=now_or_clock(args.now),
-        gateway_pod_ports=dict(args.gateway_ports),
+        gateway_pod_ports={**ISTIOCTL_GATEWAY_PORTS, **dict(args.gateway_ports)},
+        fence=FenceKind(args.fence),
+        fence_namespaces=tuple(args.fence_namespaces),
         upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
     )
     try:

@@ -276,10 +276,3 @@ def files(ctx: Context) -> tuple[RenderedFile, ...]:
         *(gateway_file(ctx, gateway) for gateway in _used_gateways(ctx)),
         *(destination_file(ctx, plan) for plan in ctx.plans),
     )
-
-
-def baseline_targets(ctx: Context) -> list[tuple[str, dict[str, str], tuple[int, ...]]]:
-    return [
-        (gateway.namespace, dict(gateway.selector), (HBONE_PORT,))
-        for gateway in _used_gateways(ctx)
-    ]

@@ -1,4 +1,4 @@
-"""Data-leak protection: the Lua HTTP filter that refuses a POST carrying a blocked pattern.
+"""Data-leak protection: the Lua HTTP filter that refuses a request body carrying a blocked pattern.
 
 The same script runs in every mode (an EnvoyFilter on an Istio egress gateway, a
 TrafficExtension on a waypoint, inline in a per-destination Envoy), so it guards itself: it
@@ -41,8 +41,9 @@ def lua_source(*, destination: str, hosts: Iterable[str], patterns: Iterable[str
         {wildcard_suffix(normalize_host(h)) for h in hosts if is_wildcard(normalize_host(h))}
     )
     lines = [
-        f"-- egressguard DLP for destination {destination}: a POST to its hosts whose body",
-        "-- contains a blocked pattern is refused with 400 before it leaves the cluster.",
+        f"-- egressguard DLP for destination {destination}: a request to its hosts whose body",
+        "-- contains a blocked pattern is refused with 400 before it leaves the cluster, whatever",
+        "-- the method (POST, PUT, PATCH, and a GET or DELETE that carries a body too).",
         "local exact_hosts = {",
         *(f"  [{lua_string(name)}] = true," for name in names),
         "}",
@@ -73,7 +74,7 @@ def lua_source(*, destination: str, hosts: Iterable[str], patterns: Iterable[str
         "",
         "function envoy_on_request(request_handle)",
         "  local headers = request_handle:headers()",
-        '  if headers:get(":method") ~= "POST" or not guarded(headers:get(":authority")) then',
+        '  if not guarded(headers:get(":authority")) then',
         "    return",
         "  end",
         "  local body = request_handle:body()",

@@ -1,13 +1,10 @@
-"""NetworkPolicies, the same in every mode: the layer that holds even if the mesh is bypassed.
+"""NetworkPolicies of the gateways, the same in every mode: the layer that holds even if the
+mesh is bypassed.
 
-Three kinds, after seeds 000 and 003:
-- per destination, ingress to the gateway's pods only from pods carrying the destination's
-  entitlement label (any namespace), on the ports its traffic arrives on;
-- per destination, the gateway pods' egress to public addresses on the ports they dial
-  (the one place open egress is allowed);
-- per workload namespace with grants, a baseline: egress only to cluster DNS, the gateways
-  and, for sidecars, istiod. It selects every pod, so egress in that namespace becomes
-  default-deny; in-cluster traffic needs the team's own policies (they add to this one).
+Per destination, after seeds 000 and 003: ingress to the gateway's pods only from pods
+carrying the destination's entitlement label (any namespace), on the ports its traffic arrives
+on; and the gateway pods' egress to public addresses on the ports they dial (the one place open
+egress is allowed). Workload namespaces get the fence (:mod:`webhook.render.fence`).
 """
 
 from __future__ import annotations
@@ -165,37 +162,4 @@ def gateway_control_plane_policy(
             "policyTypes": ["Egress"],
             "egress": [cluster_dns_rule(), istiod_rule(ctx.policy.config.mesh_root_namespace)],
         },
-    )
-
-
-def workload_baseline(
-    ctx: Context,
-    namespace: str,
-    gateways: Iterable[tuple[str, Mapping[str, str], tuple[int, ...]]],
-    *,
-    istiod: bool,
-) -> Document:
-    """Egress only to cluster DNS, the gateways' pods and ports, and istiod for sidecars."""
-    egress = [cluster_dns_rule()]
-    egress += [
-        {"to": [pods_in(gateway_ns, selector)], "ports": tcp_ports(ports)}
-        for gateway_ns, selector, ports in gateways
-    ]
-    if istiod:
-        egress.append(istiod_rule(ctx.policy.config.mesh_root_namespace))
-    return document(
-        API,
-        "NetworkPolicy",
-        ctx.metadata(
-            "egressguard-baseline",
-            namespace,
-            annotations={
-                ctx.key("note"): (
-                    "Selects every pod: egress from this namespace is default-deny except "
-                    "cluster DNS and the egress gateways. Allow in-cluster traffic with your "
-                    "own NetworkPolicies; they add to this one."
-                )
-            },
-        ),
-        spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": egress},
     )

@@ -9,6 +9,7 @@ which port the gateway dials upstream (TLS origination moves port 80 to 443).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,6 +22,8 @@ ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"
 # Resolvers the per-destination Envoys ask directly: the cluster DNS answers the
 # destination's names with the gateway's own Service once CoreDNS rewrites them.
 DEFAULT_UPSTREAM_RESOLVERS = ("1.1.1.1", "8.8.8.8")
+# What `istioctl install` deploys for an egress gateway: Service port -> pod port.
+ISTIOCTL_GATEWAY_PORTS = {80: 8080, 443: 8443}
 HBONE_PORT = 15008
 ISTIOD_XDS_PORT = 15012
 DNS_PORT = 53
@@ -30,21 +33,36 @@ class RenderError(ValueError):
     """Rules that cannot be rendered (a destination naming a gateway config.yaml lacks)."""
 
 
+class FenceKind(enum.StrEnum):
+    """How the fence is written: per namespace, or once for the cluster in a CNI's kind."""
+
+    NAMESPACES = "namespaces"
+    CLUSTER_NETWORK_POLICY = "cluster-network-policy"
+    CALICO = "calico"
+    CILIUM = "cilium"
+
+
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     """What the rules cannot know about the cluster; every field has a working default.
 
     ``gateway_pod_ports`` maps an Istio gateway Service port to the port its pods listen on
-    (an istioctl-installed egress gateway maps 80 to 8080 and 443 to 8443); NetworkPolicies
-    and gateway AuthorizationPolicies see the pod port.
+    (by default what an istioctl-installed egress gateway does: 80 to 8080, 443 to 8443; a
+    port not listed is the same on both); NetworkPolicies and gateway AuthorizationPolicies
+    see the pod port.
     """
 
     now: datetime
-    gateway_pod_ports: Mapping[int, int] = field(default_factory=dict)
+    gateway_pod_ports: Mapping[int, int] = field(
+        default_factory=lambda: dict(ISTIOCTL_GATEWAY_PORTS)
+    )
     upstream_resolvers: tuple[str, ...] = DEFAULT_UPSTREAM_RESOLVERS
     envoy_image: str = ENVOY_IMAGE
     cluster_domain: str = "cluster.local"
     trust_domain: str = "cluster.local"
+    # How the fence is written, and namespaces to fence besides those with grants.
+    fence: FenceKind = FenceKind.NAMESPACES
+    fence_namespaces: tuple[str, ...] = ()
 
     def gateway_pod_port(self, service_port: int) -> int:
         return self.gateway_pod_ports.get(service_port, service_port)
@@ -228,7 +246,7 @@ def dlp_notes(plan: DestinationPlan, *, proxy: str, mechanism: str, blind: str =
     ]
     if plan.dlp_ports():
         found.append(
-            f"DLP: POSTs to {port_list(plan.dlp_ports())} are refused with 400 when the body "
+            f"DLP: requests to {port_list(plan.dlp_ports())} are refused with 400 when the body "
             f"contains a blocked pattern ({mechanism})."
         )
     return found

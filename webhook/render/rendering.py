@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from webhook.model.rules import Policy
 from webhook.render import ambient, per_destination, sidecar
-from webhook.render.envoy_config import container_ports
-from webhook.render.network import workload_baseline
+from webhook.render.fence import CLUSTER_FENCES, namespace_fence
 from webhook.render.objects import Context, RenderedFile
-from webhook.render.plan import RenderOptions, plan_destinations, workload_namespaces
-
-Targets = list[tuple[str, dict[str, str], tuple[int, ...]]]
+from webhook.render.plan import (
+    FenceKind,
+    RenderOptions,
+    plan_destinations,
+    workload_namespaces,
+)
 
 
 class RenderMode(enum.StrEnum):
@@ -33,49 +35,49 @@ class Rendering:
     files: tuple[RenderedFile, ...]
 
 
-def _envoy_targets(ctx: Context) -> Targets:
-    by_namespace: dict[str, set[int]] = {}
-    for plan in ctx.plans:
-        if plan.concrete_hosts:
-            ports = container_ports(plan.ports).values()
-            by_namespace.setdefault(plan.gateway.namespace, set()).update(ports)
-    return [
-        (namespace, {"app.kubernetes.io/name": "egress-envoy"}, tuple(sorted(ports)))
-        for namespace, ports in sorted(by_namespace.items())
-    ]
-
-
-FilesOf = Callable[[Context], tuple[RenderedFile, ...]]
-TargetsOf = Callable[[Context], Targets]
-
-# Per mode: its files, the gateway pods workloads may reach, whether workloads need istiod.
-_MODES: dict[RenderMode, tuple[FilesOf, TargetsOf, bool]] = {
-    RenderMode.ISTIO_SIDECAR: (sidecar.files, sidecar.baseline_targets, True),
-    RenderMode.ISTIO_AMBIENT: (ambient.files, ambient.baseline_targets, False),
-    RenderMode.ENVOY_PER_DESTINATION: (per_destination.files, _envoy_targets, False),
+# Per mode: its files.
+_MODES: dict[RenderMode, Callable[[Context], tuple[RenderedFile, ...]]] = {
+    RenderMode.ISTIO_SIDECAR: sidecar.files,
+    RenderMode.ISTIO_AMBIENT: ambient.files,
+    RenderMode.ENVOY_PER_DESTINATION: per_destination.files,
 }
 
 
-def baseline_files(ctx: Context, targets: Targets, *, istiod: bool) -> tuple[RenderedFile, ...]:
+def fence_files(ctx: Context) -> tuple[RenderedFile, ...]:
+    """The fence: one per namespace (those with grants and those asked for), or one for
+    the cluster in the CNI's kind."""
+    kind = ctx.options.fence
+    if kind is not FenceKind.NAMESPACES:
+        return (
+            RenderedFile(
+                "fence.yaml",
+                (
+                    f"The fence for every namespace but the exempt ones, as a {kind.value} "
+                    "policy: egress to the cluster and the internal ranges only.",
+                ),
+                (CLUSTER_FENCES[kind](ctx),),
+            ),
+        )
+    exempt = ctx.policy.config.exempt_namespaces
+    namespaces = sorted(
+        {*workload_namespaces(ctx.policy, ctx.plans), *ctx.options.fence_namespaces} - exempt
+    )
     return tuple(
         RenderedFile(
             f"namespace-{namespace}.yaml",
             (
-                f"Baseline for {namespace}, a namespace with grants: its pods may reach cluster "
-                "DNS and the egress gateways"
-                + (" and istiod" if istiod else "")
-                + ", nothing else, unless other NetworkPolicies allow more.",
+                f"The fence for {namespace}: its pods may reach the cluster and the internal "
+                "ranges; the internet only through an egress gateway.",
             ),
-            (workload_baseline(ctx, namespace, targets, istiod=istiod),),
+            (namespace_fence(ctx, namespace),),
         )
-        for namespace in workload_namespaces(ctx.policy, ctx.plans)
+        for namespace in namespaces
     )
 
 
 def render(policy: Policy, mode: RenderMode, options: RenderOptions) -> Rendering:
     """Everything ``mode`` needs to enforce ``policy``: one file per destination, plus the
-    gateways', the workload namespaces' and (per-destination Envoys) CoreDNS's."""
+    gateways', the fence and (per-destination Envoys) CoreDNS's."""
     ctx = Context(policy=policy, options=options, plans=plan_destinations(policy, options))
-    mode_files, targets, istiod = _MODES[mode]
-    files = mode_files(ctx) + baseline_files(ctx, targets(ctx), istiod=istiod)
+    files = _MODES[mode](ctx) + fence_files(ctx)
     return Rendering(mode=mode, revision=policy.revision, files=files)

@@ -411,15 +411,3 @@ def _used_gateways(ctx: Context) -> list[Gateway]:
     """Gateways at least one routable destination goes through, in config order."""
     used = {plan.gateway.name for plan in ctx.plans if plan.concrete_hosts}
     return [gateway for gateway in ctx.policy.config.gateways if gateway.name in used]
-
-
-def baseline_targets(ctx: Context) -> list[tuple[str, dict[str, str], tuple[int, ...]]]:
-    targets = []
-    for gateway in _used_gateways(ctx):
-        ports = sorted(
-            {port for plan in ctx.plans
-                if plan.gateway.name == gateway.name and plan.concrete_hosts
-                for port in pod_ports(ctx, plan)}
-        )
-        targets.append((gateway.namespace, dict(gateway.selector), tuple(ports)))
-    return targets
