@@ -37,9 +37,6 @@ API_SERVER_REFUSES = {
     "envoyfilter/denied/snake-case-fields.yaml": 'unknown field "spec.config_patches"',
     "serviceentry/denied/wildcard-everything.yaml": "hostname cannot be wildcard",
     "sidecar/denied/sidecar-allow-any-lower-case.yaml": 'Unsupported value: "allow_any"',
-    # Istio's CRD wants match.waypoint with context WAYPOINT.
-    "envoyfilter/allowed/waypoint-cluster-remove.yaml":
-        "only support waypointMatch when context is WAYPOINT",
 }
 # The API server stored the object's name already: admission had admitted it.
 ALREADY_EXISTS = "(AlreadyExists)"
