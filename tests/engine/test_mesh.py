@@ -8,8 +8,9 @@ import pytest
 
 from tests.engine.conftest import Judge, PodFactory
 from tests.example_policy import CONFIG
-from webhook.engine.mesh import _flags
+from webhook.engine.mesh_args import _IPTABLES_TAKES_VALUE, IPTABLES_SHORTHANDS
 from webhook.engine.mesh_containers import image_repository, is_mesh_container
+from webhook.engine.mesh_flags import parse_flags
 from webhook.engine.podspec import ContainerView
 
 PROXYV2 = "docker.io/istio/proxyv2:1.24.2"
@@ -188,26 +189,35 @@ def test_only_containers_matching_name_image_command_and_first_argument_are_the_
 @pytest.mark.parametrize(
     ("args", "flags"),
     [
-        (["-x", "0.0.0.0/0"], [("x", "0.0.0.0/0")]),
-        (["-x=0.0.0.0/0"], [("x", "0.0.0.0/0")]),
-        (["-x0.0.0.0/0"], [("x", "0.0.0.0/0")]),
-        (["-nx", "1.2.3.4/32"], [("x", "1.2.3.4/32")]),  # -n is a boolean shorthand
+        (["-x", "0.0.0.0/0"], [("istio-service-exclude-cidr", "0.0.0.0/0")]),
+        (["-x=0.0.0.0/0"], [("istio-service-exclude-cidr", "0.0.0.0/0")]),
+        (["-x0.0.0.0/0"], [("istio-service-exclude-cidr", "0.0.0.0/0")]),
+        (["-x="], [("istio-service-exclude-cidr", "")]),
+        (["-x", ""], [("istio-service-exclude-cidr", "")]),
+        # -n is a boolean shorthand, combined with the next one
+        (
+            ["-nx", "1.2.3.4/32"],
+            [("dry-run", "true"), ("istio-service-exclude-cidr", "1.2.3.4/32")],
+        ),
         (
             ["--istio-service-exclude-cidr", "1.2.3.4/32"],
             [("istio-service-exclude-cidr", "1.2.3.4/32")],
         ),
-        (["--outbound-ports-exclude=443"], [("outbound-ports-exclude", "443")]),
-        (["-p", "-x", "-u", "0"], [("u", "0")]),  # -x is -p's value
-        (["-d", "15090", "--run-validation", "-i", "*"], [("i", "*")]),
-        (["-istio-service-cidr"], [("i", "stio-service-cidr")]),  # as pflag reads it
-        (["-x"], []),
-        (["--", "-x", "1.2.3.4/32"], [("x", "1.2.3.4/32")]),  # judged past `--`, stricter
+        (["--dry-run"], [("dry-run", "true")]),
+        (["--dry-run=false"], [("dry-run", "false")]),
+        (["-p", "-x", "-u", "0"], [("envoy-port", "-x"), ("proxy-uid", "0")]),  # -x is -p's value
+        (["-istio-service-cidr"], [("istio-service-cidr", "stio-service-cidr")]),  # as pflag
+        (["-x"], [("", "")]),  # a value missing: unknown, refused
+        (["--outbound-ports-exclude=443"], [("", "443")]),  # not istio-iptables' flag
+        (["--", "-x"], [("", "-x")]),  # positional: refused
+        (["-y"], [("", "")]),
     ],
 )
 def test_flags_are_read_in_every_spelling_pflag_accepts(
     args: list[str], flags: list[tuple[str, str]]
 ) -> None:
-    assert list(_flags(args)) == flags
+    parsed = parse_flags(args, _IPTABLES_TAKES_VALUE, IPTABLES_SHORTHANDS)
+    assert [(f.name if f.known else "", f.value) for f in parsed] == flags
 
 
 def _injected(init_args: list[str], **init: Any) -> dict[str, Any]:
@@ -334,7 +344,8 @@ def test_inject_values_istio_reads_as_yes_are_allowed(
         ({"sidecar.istio.io/interceptionMode": "redirect"}, False),
         ({"traffic.sidecar.istio.io/excludeOutboundIPRanges": ""}, False),
         ({"traffic.sidecar.istio.io/ExcludeOutboundIPRanges": "0.0.0.0/0"}, False),
-        ({"istio.io/reroute-virtual-interfaces": "net1"}, False),
+        ({"istio.io/reroute-virtual-interfaces": "net1"}, True),  # adds capture
+        ({"traffic.sidecar.istio.io/kubevirtInterfaces": "net1"}, True),
         ({"traffic.sidecar.istio.io/excludeInboundPorts": "8080"}, True),
     ],
     ids=repr,
@@ -356,7 +367,28 @@ def test_interception_annotations(
         ('{"concurrency": 2, "concurrency": 4}', False),
         ('{"Concurrency": 2}', False),
         ("{concurrency: 2}", False),
-        ("proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: 'false'\n", False),
+        ("proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: 'true'\n", True),
+        ("proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: 'true'\n  ISTIO_META_DNS_CAPTURE: x\n", False),
+        ("proxyMetadata:\n  ISTIO_BOOTSTRAP_OVERRIDE: /tmp/b.json\n", False),
+        ('{"proxyMetadata": {"ISTIO_META_DNS_AUTO_ALLOCATE": "true"}}', True),
+        ('{"tracing": {"sampling": 10}}', True),
+        ('{"tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}}}', True),
+        ('{"tracing": {"zipkin": {"address": "otel.observability.svc:9411"}}}', True),
+        ('{"tracing": {"zipkin": {"address": "10.0.4.2:9411"}}}', True),
+        ('{"tracing": {"zipkin": {"address": "collector.attacker.example:9411"}}}', False),
+        ('{"tracing": {"zipkin": {"address": "8.8.8.8:9411"}}}', False),
+        ('{"tracing": {"stackdriver": {}}}', False),
+        (
+            '{"image": {"imageType": "distroless"}, "gatewayTopology": {"numTrustedProxies": 1}}',
+            True,
+        ),
+        ('{"image": {"imageType": "distroless", "repo": "x"}}', False),
+        ('{"discoveryAddress": "istiod.istio-system.svc:15012"}', True),
+        ('{"discoveryAddress": "istiod-canary.istio-system.svc.cluster.local:15012"}', True),
+        ('{"discoveryAddress": "istiod.shop.svc:15012"}', False),
+        ('{"binaryPath": "/bin/sh"}', False),
+        ('{"proxyBootstrapTemplatePath": "/tmp/t.json"}', False),
+        ("", True),
     ],
     ids=repr,
 )

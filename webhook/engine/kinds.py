@@ -13,6 +13,7 @@ from webhook.engine import (
     network,
     pod_exec,
     pods,
+    proxy_config_kind,
     routes,
 )
 from webhook.engine.context import Context, Findings, KindHandler, StateCheck
@@ -61,6 +62,9 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("networking.istio.io", "ServiceEntry"): KindHandler(state=istio.judge_service_entry),
     ("networking.istio.io", "EnvoyFilter"): KindHandler(state=istio.judge_envoy_filter),
     ("networking.istio.io", "Sidecar"): KindHandler(state=istio.judge_sidecar),
+    ("networking.istio.io", "ProxyConfig"): KindHandler(
+        state=proxy_config_kind.judge_proxy_config_kind
+    ),
     ("networking.istio.io", "WorkloadEntry"): KindHandler(state=istio.judge_workload_entry),
     ("networking.istio.io", "VirtualService"): KindHandler(state=routes.judge_virtual_service),
     ("networking.istio.io", "DestinationRule"): KindHandler(state=routes.judge_destination_rule),

@@ -57,7 +57,7 @@ def _judge(ctx: Context, pod: PodView, *, patch_target: JSONObject | None) -> Fi
             *judge_host_network(pod),
             *judge_node_escape(pod),
             *judge_containers(pod, mesh),
-            *judge_mesh(pod, mesh),
+            *judge_mesh(pod, mesh, ctx.policy.config),
             *judge_dns(ctx, pod),
             *judge_host_aliases(ctx, pod),
         ]
