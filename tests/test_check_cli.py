@@ -72,7 +72,7 @@ def test_github_format_prints_one_workflow_annotation_per_problem(
         in_tmp / "rules",
         {**BROKEN, "services/ci/builder/github.com:22.rule": "reason: a #comment\n"},
     )
-    code, out, _ = run_check(["rules", "--format", "github"], capsys)
+    code, out, _ = run_check(["rules", "-o", "github"], capsys)
     assert code == 1
     lines = out.splitlines()
     assert len(lines) == 3
@@ -86,7 +86,7 @@ def test_json_format_prints_a_list_of_problems(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_repo(in_tmp / "rules", BROKEN)
-    code, out, _ = run_check(["rules", "--format", "json"], capsys)
+    code, out, _ = run_check(["rules", "-o", "json"], capsys)
     assert code == 1
     rows = json.loads(out)
     assert [set(row) for row in rows] == [{"path", "line", "severity", "message"}] * 2
@@ -98,7 +98,7 @@ def test_json_format_prints_a_list_of_problems(
 def test_json_format_of_a_clean_repository_lists_its_warnings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, _ = run_check([str(EXAMPLE), "--format", "json"], capsys)
+    code, out, _ = run_check([str(EXAMPLE), "-o", "json"], capsys)
     assert code == 0
     assert all(row["severity"] == "warning" for row in json.loads(out))
 

@@ -42,7 +42,7 @@ def gateway_namespaces(egressguard: EgressguardCluster) -> tuple[str, ...]:
 def render(mode: str, out: Path, *extra: str) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "webhook", "render", "--rules", str(EXAMPLE_RULES),
-         "--mode", mode, "--now", NOW, "-o", str(out), *extra],
+         "--mode", mode, "--now", NOW, "--out", str(out), *extra],
         capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr

@@ -42,7 +42,7 @@ def test_with_output_it_writes_one_file_per_destination_plus_shared_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["render", "--rules", RULES, "--mode", "istio-sidecar", "--now", NOW,
-                 "-o", str(tmp_path / "out")])
+                 "--out", str(tmp_path / "out")])
     assert code == 0
     names = sorted(path.name for path in (tmp_path / "out").iterdir())
     assert [n for n in names if n.startswith("destination-")] == [

@@ -114,7 +114,7 @@ def test_every_warning_is_a_valid_github_annotation(
             "services/shop/notifier/github.com:443.rule": "expires: 2000-01-01\n",
         },
     )
-    code, out = run_check([str(tmp_path / "rules"), "--format", "github"], capsys)
+    code, out = run_check([str(tmp_path / "rules"), "-o", "github"], capsys)
     lines = out.splitlines()
     assert code == 0
     assert len(lines) >= 4  # no reason (x2), wildcard, expired grant, unused destination
@@ -127,7 +127,7 @@ def test_errors_and_warnings_together_exit_1_with_both_as_annotations(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_repo(tmp_path, {"services/Bad_NS/app/github.com:443.rule": ""})
-    code, out = run_check([str(tmp_path), "--format", "github"], capsys)
+    code, out = run_check([str(tmp_path), "-o", "github"], capsys)
     lines = out.splitlines()
     assert code == 1
     assert all(ANNOTATION.match(line) for line in lines), lines

@@ -32,7 +32,7 @@ DEBUG_SHELL = textwrap.dedent(
 
 
 def diff(cli: Cli, base: str = "main~1", head: str = "main") -> dict[str, Any]:
-    run = cli("diff", base, head, "--format", "json", "--now", NOW)
+    run = cli("diff", base, head, "-o", "json", "--now", NOW)
     assert run.code == 0, run.err
     data: dict[str, Any] = json.loads(run.out)
     return data

@@ -35,7 +35,7 @@ def test_a_revision_and_a_path_inside_it_in_a_monorepo(
     repo.write("README.md", "not rules\n")  # beside rules/, outside what is compared
     repo.write(GRANT, "reason: Release notes.\n").commit("widen")
     monkeypatch.chdir(repo.root)
-    run = cli("diff", "main~1:rules", "main:rules", "--format", "json", "--now", NOW)
+    run = cli("diff", "main~1:rules", "main:rules", "-o", "json", "--now", NOW)
     assert run.code == 0, run.err
     assert [r["principal"] for r in json.loads(run.out)["access"]] == ["shop/checkout"]
 
@@ -51,7 +51,7 @@ def test_two_folders(tmp_path: Path, cli: Cli) -> None:
     base = shutil.copytree(EXAMPLE, tmp_path / "base")
     head = shutil.copytree(EXAMPLE, tmp_path / "head")
     (head / GRANT).write_text("reason: Release notes.\n")
-    run = cli("diff", str(base), str(head), "--format", "json", "--now", NOW)
+    run = cli("diff", str(base), str(head), "-o", "json", "--now", NOW)
     assert run.code == 0, run.err
     assert json.loads(run.out)["gains"] == ["shop/checkout"]
 
@@ -62,7 +62,7 @@ def test_a_revision_against_the_uncommitted_working_tree(
     repo = init_rules_repo(tmp_path / "platform", prefix="rules")
     repo.write(GRANT, "reason: Release notes.\n")  # not committed
     monkeypatch.chdir(repo.root)
-    run = cli("diff", "HEAD:rules", "rules", "--format", "json", "--now", NOW)
+    run = cli("diff", "HEAD:rules", "rules", "-o", "json", "--now", NOW)
     assert run.code == 0, run.err
     assert json.loads(run.out)["gains"] == ["shop/checkout"]
 
@@ -149,7 +149,7 @@ def test_an_unchanged_repository_says_so_in_one_line(repo: GitRules, cli: Cli) -
 
 
 def test_json_has_the_documented_keys(widened: GitRules, cli: Cli) -> None:
-    run = cli("diff", "main~1", "main", "--format", "json", "--now", NOW)
+    run = cli("diff", "main~1", "main", "-o", "json", "--now", NOW)
     data = json.loads(run.out)
     assert set(data) == {
         "now",
@@ -178,7 +178,7 @@ def test_now_decides_which_grants_count(repo: GitRules, cli: Cli) -> None:
     repo.write(GRANT, "reason: Until spring.\nexpires: 2027-03-31\n").commit("temporary")
 
     def gains(now: str) -> list[str]:
-        run = cli("diff", "main~1", "main", "--format", "json", "--now", now)
+        run = cli("diff", "main~1", "main", "-o", "json", "--now", now)
         found: list[str] = json.loads(run.out)["gains"]
         return found
 

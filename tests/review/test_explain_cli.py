@@ -24,7 +24,7 @@ def explain(cli: Cli, *args: str) -> str:
 
 
 def explain_json(cli: Cli, *args: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(explain(cli, *args, "--format", "json"))
+    data: dict[str, Any] = json.loads(explain(cli, *args, "-o", "json"))
     return data
 
 

@@ -151,7 +151,7 @@ def test_a_huge_change_is_cut_short_in_markdown_for_a_pr_comment() -> None:
         diff_policies(policy(), policy(grants=grants), now=NOW), base="a", head="b"
     )
     assert out.count("| gains |") == MAX_ROWS
-    assert "5 more rows: run `egressguard diff --format json`" in out
+    assert "5 more rows: run `egressguard diff -o json`" in out
 
 
 def test_the_review_package_imports_only_the_model_and_the_engine() -> None:

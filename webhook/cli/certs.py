@@ -13,7 +13,6 @@ import argparse
 import ipaddress
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from webhook.certs.cabundle import patch_webhook_configurations
@@ -28,6 +27,14 @@ from webhook.certs.pki import (
     split_pem_chain,
 )
 from webhook.certs.secret import CA_CERT, TLS_CERT, read_secret, still_good, write_secret
+from webhook.cli.options import (
+    FILE,
+    add_out_dir,
+    complete,
+    existing_file_name,
+    positive_int,
+    subcommand,
+)
 
 
 def _ip(value: str) -> str:
@@ -37,34 +44,55 @@ def _ip(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from error
 
 
+DESCRIPTION = """\
+Write a certificate authority and a serving certificate for the webhook's Service.
+
+With --out, writes ca.crt, tls.crt and tls.key into a folder (and ca.key, kept so a later
+run can issue a new serving certificate from the same CA without changing caBundle; never
+put ca.key in the webhook's Secret). --new-ca starts a new CA and keeps the previous one
+in ca.crt beside it, so a caBundle patched from it trusts old and new serving certificates
+during the rotation. With --secret, keeps the certificate in a Secret instead, renewed
+only when due (what deploy/'s Job and CronJob run)."""
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "certs",
-        help="write a CA and a serving certificate for the webhook",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = subcommand(
+        subparsers, "certs", summary="write a CA and a serving certificate for the webhook",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard certs --service egressguard --namespace egressguard-system "
+            "--out certs/",
+            "egressguard certs --service egressguard --namespace egressguard-system "
+            "--secret egressguard-tls --patch-webhooks",
+        ),
     )
-    parser.add_argument("--service", required=True, help="the webhook's Service name")
-    parser.add_argument("--namespace", required=True, help="the Service's namespace")
-    parser.add_argument("--out", type=Path, help="folder to write into")
+    parser.add_argument("--service", required=True, metavar="NAME",
+                        help="the webhook's Service name")
+    parser.add_argument("--namespace", required=True, metavar="NAME",
+                        help="the Service's namespace")
+    add_out_dir(parser, described="folder to write the certificates into")
     parser.add_argument("--secret", metavar="NAME",
                         help="keep the certificate in this kubernetes.io/tls Secret of "
                              "--namespace instead (renewed only when due; for deploy/'s Job)")
-    parser.add_argument("--renew-before-days", type=int, default=30,
+    parser.add_argument("--renew-before-days", type=positive_int, default=30, metavar="DAYS",
                         help="with --secret: renew a certificate expiring within this many "
                              "days (default 30)")
     parser.add_argument("--ip", dest="ips", action="append", default=[], type=_ip,
+                        metavar="ADDRESS",
                         help="an IP address to add to the certificate (repeatable)")
     parser.add_argument("--dns", dest="dns_names", action="append", default=[],
+                        metavar="NAME",
                         help="a DNS name to add to the certificate (repeatable)")
-    parser.add_argument("--days", type=int, default=365,
+    parser.add_argument("--days", type=positive_int, default=365, metavar="DAYS",
                         help="validity of the serving certificate (default 365)")
     parser.add_argument("--new-ca", action="store_true",
                         help="start a new CA even if --out holds one (CA rotation)")
     parser.add_argument("--patch-webhooks", action="store_true",
                         help="set caBundle on egressguard's webhook configurations")
-    parser.add_argument("--kubeconfig", default=None,
-                        help="for --patch-webhooks (default: in-cluster, then ~/.kube/config)")
+    complete(parser.add_argument(
+        "--kubeconfig", type=existing_file_name, default=None, metavar="FILE",
+        help="for --secret and --patch-webhooks (default: in-cluster, then ~/.kube/config)"),
+        FILE)
 
 
 def issue(files: CertificateFiles, *, service: str, namespace: str, ips: list[str],

@@ -3,8 +3,7 @@
 Thin by design: it loads the repository with the same loader the webhook uses (so a change
 that passes here loads in the cluster), adds the warnings that need today's date, and prints
 them for a person (``text``), for GitHub's pull request view (``github``) or for a script
-(``json``). Exit 1 when there are errors, 0 otherwise, 2 when DIR is not a folder: warnings
-never fail a check, so a team can adopt it before fixing every old grant.
+(``json``).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.options import DIRECTORY, add_output, complete, subcommand
 from webhook.loader import LoadResult, Problem, RulesError, Severity, load_repository
 from webhook.loader.lint import (
     DEFAULT_EXPIRY_WARNING_DAYS,
@@ -33,19 +33,30 @@ from webhook.loader.versions import deprecation_warnings
 FORMATS = ("text", "github", "json")
 
 
+DESCRIPTION = """\
+Check a rules repository as the webhook would load it: every error and warning with its
+file and line. Errors are what the webhook refuses to load; warnings (grants expiring
+soon, grants without a reason, wildcard destinations, restricted destinations nobody may
+use or granted very widely, deprecated apiVersions) never fail a check.
+
+Exit 0 without errors, 1 with errors, 2 when DIR is not a folder."""
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "check",
-        help="lint a rules repository (exit 1 on errors)",
-        description="Check a rules repository: every error with its file and line.",
+    parser = subcommand(
+        subparsers, "check", summary="lint a rules repository (exit 1 on errors)",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard check",
+            "egressguard check rules/ -o github",
+            "egressguard check . -o json --now 2027-01-01T00:00:00Z",
+        ),
     )
-    parser.add_argument("dir", nargs="?", default="rules", metavar="DIR", help="default: rules")
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="text",
-        help="text (path:line: error: message), github (workflow annotations) or json",
-    )
+    complete(parser.add_argument("dir", nargs="?", default="rules", metavar="DIR",
+                                 help="the rules repository (default: rules)"), DIRECTORY)
+    add_output(parser, FORMATS, default="text",
+               described="text (path:line: severity: message), github (annotations on the "
+                         "pull request's lines) or json")
     parser.add_argument(
         "--expiry-warning-days",
         type=_days,
@@ -66,6 +77,7 @@ def add_parser(subparsers: Any) -> None:
         "--now",
         type=now_option,
         default=None,
+        metavar="TIME",
         help="judge expiry at this time (ISO 8601; default: now), for reproducible runs",
     )
 
@@ -182,5 +194,5 @@ def run(args: argparse.Namespace) -> int:
         max_grantees=args.max_grantees,
         own_namespace=os.environ.get("EGRESSGUARD_NAMESPACE") or None,
     )
-    report(problems, output_format=args.format, directory=directory, result=result, out=sys.stdout)
+    report(problems, output_format=args.output, directory=directory, result=result, out=sys.stdout)
     return 1 if any(p.severity is Severity.ERROR for p in problems) else 0

@@ -1,14 +1,5 @@
-"""``egressguard diff BASE HEAD``: who gains or loses egress between two versions of the rules.
-
-BASE and HEAD are folders or git revisions (``REV[:PATH]``, e.g. ``origin/main:rules``, or
-just ``main`` when the rules repository is the git repository's root). The effective
-access of both is compared, not their files: an identity gaining a host through one more
-host on its destination is listed like one gaining it through a new grant.
-
-Markdown is written for a pull request comment; JSON for scripts. Exit 0; 1 with
-``--fail-on widen`` when access widens (a gain, an exception waiving more, config.yaml
-loosened, a DLP pattern dropped); 2 when either side does not load or is not found.
-"""
+"""``egressguard diff BASE HEAD``: who gains or loses egress between two versions of the
+rules (see DESCRIPTION for what the user reads)."""
 
 from __future__ import annotations
 
@@ -19,6 +10,7 @@ import sys
 from typing import Any
 
 from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.options import add_output, subcommand
 from webhook.cli.revisions import RevisionError, load_rules
 from webhook.loader import RulesError
 from webhook.model.rules import Policy
@@ -29,17 +21,33 @@ from webhook.review.markdown import render_markdown
 FORMATS = ("markdown", "json")
 
 
+DESCRIPTION = """\
+Who gains or loses egress between two versions of the rules. BASE and HEAD are folders
+or git revisions REV[:PATH] (origin/main:rules, or just main when the rules repository is
+the git repository's root), read without checking anything out. The effective access of
+both is compared, not their files: an identity gaining a host through one more host on
+its destination is listed like one gaining it through a new grant.
+
+Markdown is written for a pull request comment; JSON for scripts. Exit 0; 1 with
+--fail-on widen when access widens (a gain, an exception waiving more, config.yaml
+loosened, a DLP pattern dropped); 2 when either side does not load or is not found."""
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "diff",
-        help="who gains or loses egress between two versions of the rules",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = subcommand(
+        subparsers, "diff", summary="who gains or loses egress between two versions of the rules",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard diff origin/main:rules HEAD:rules",
+            "egressguard diff old-rules/ rules/ -o json",
+            'egressguard diff "origin/$BASE_REF" HEAD --fail-on widen > comment.md',
+        ),
     )
     where = "a folder, or a git revision REV[:PATH] such as origin/main:rules"
     parser.add_argument("base", metavar="BASE", help=f"the rules before: {where}")
     parser.add_argument("head", metavar="HEAD", help=f"the rules after: {where}")
-    parser.add_argument("--format", choices=FORMATS, default="markdown")
+    add_output(parser, FORMATS, default="markdown",
+               described="markdown for a pull request comment, json for scripts")
     parser.add_argument(
         "--fail-on",
         choices=("widen",),
@@ -50,6 +58,7 @@ def add_parser(subparsers: Any) -> None:
         "--now",
         type=now_option,
         default=None,
+        metavar="TIME",
         help="judge grant and exception expiry at this time (ISO 8601; default: now)",
     )
 
@@ -75,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if base is None or head is None:
         return 2
     diff = diff_policies(base, head, now=now_or_clock(args.now))
-    if args.format == "json":
+    if args.output == "json":
         sys.stdout.write(json.dumps(diff_as_json(diff), indent=2) + "\n")
     else:
         sys.stdout.write(render_markdown(diff, base=args.base, head=args.head))

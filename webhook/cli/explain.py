@@ -1,11 +1,5 @@
-"""``egressguard explain``: what an identity may reach, or who may reach a host, and why.
-
-``--identity NS/SA`` lists every destination the service account may reach, through which
-grant file (with its reason and expiry) or through open access. ``--host HOST[:PORT]``
-names the destination covering the host, how it was chosen (exact host or wildcard), and
-every identity granted it with its file. Exit 0 with an answer, 2 on usage or rules errors.
-``--rules`` takes a folder or a git revision, like ``diff``.
-"""
+"""``egressguard explain``: what an identity may reach, or who may reach a host, and why
+(see DESCRIPTION for what the user reads)."""
 
 from __future__ import annotations
 
@@ -15,6 +9,7 @@ import sys
 from typing import Any
 
 from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.options import add_output, subcommand
 from webhook.cli.revisions import load_policy_or_report
 from webhook.loader.names import dns_label_problem, dns_subdomain_problem
 from webhook.review import explain_host, explain_identity
@@ -44,14 +39,30 @@ def _host(value: str) -> tuple[str, int | None]:
     return host, int(port)
 
 
+DESCRIPTION = """\
+Answer the two questions of an access review from the rules:
+  --identity NS/SA    every destination the service account may reach, through which
+                      grant file (with its reason and expiry) or through open access
+  --host HOST[:PORT]  the destination covering the host, how it was chosen (exact host or
+                      wildcard), and every identity granted it, with its file
+--rules takes a folder or a git revision, as diff does. Exit 0 with an answer, 2 on usage
+or rules errors."""
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help="what an identity may reach, or who may reach a host, and why",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = subcommand(
+        subparsers, "explain",
+        summary="what an identity may reach, or who may reach a host, and why",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard explain --identity shop/checkout",
+            "egressguard explain --rules main:rules --host bigquery.googleapis.com:443",
+            "egressguard explain --host api.stripe.com -o json",
+        ),
     )
-    parser.add_argument("--rules", default="rules", help="the rules repository (default: rules)")
+    parser.add_argument("--rules", default="rules", metavar="RULES",
+                        help="the rules repository: a folder, or a git revision REV[:PATH] "
+                             "(default: rules)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--identity", type=_identity, metavar="NS/SA", help="e.g. shop/checkout")
     which.add_argument("--host", type=_host, metavar="HOST[:PORT]", help="e.g. api.stripe.com:443")
@@ -59,9 +70,11 @@ def add_parser(subparsers: Any) -> None:
         "--now",
         type=now_option,
         default=None,
+        metavar="TIME",
         help="judge grant expiry at this time (ISO 8601; default: now)",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_output(parser, ("text", "json"), default="text",
+               described="text for a person, json for scripts")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,5 +90,5 @@ def run(args: argparse.Namespace) -> int:
         host, port = args.host
         found = explain_host(policy, host, port, now=now)
         text, data = host_text(found), host_json(found)
-    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.format == "json" else text)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.output == "json" else text)
     return 0

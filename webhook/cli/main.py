@@ -10,13 +10,26 @@ from collections.abc import Sequence
 from webhook import __version__
 
 # Each module exposes add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = ("serve", "certs", "check", "validate", "render", "diff", "explain")
+SUBCOMMANDS = (
+    "serve", "certs", "check", "validate", "render", "diff", "explain", "completion",
+)
+DESCRIPTION = """\
+egressguard: the admission webhook that makes egress gateways trustworthy, and the
+commands that check, explain, review and render its rules.
+
+Run 'egressguard COMMAND --help' for a command's options and examples."""
+EPILOG = """\
+examples:
+  egressguard serve                               # the example rules, HTTPS on port 8443
+  egressguard check rules/                        # lint a rules repository
+  egressguard diff origin/main:rules HEAD:rules   # who gains or loses egress
+  egressguard explain --identity shop/checkout    # what a service account may reach"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="egressguard",
-        description="Admission webhook that makes egress gateways trustworthy.",
+        prog="egressguard", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"egressguard {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

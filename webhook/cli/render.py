@@ -1,10 +1,5 @@
-"""``egressguard render``: the rules repository as data-plane configuration, for one mode.
-
-Modes: istio-sidecar (egress gateway routing), istio-ambient (egress waypoint),
-envoy-per-destination (one Envoy per destination and a CoreDNS rewrite). NetworkPolicies
-come with every mode. Without -o, one multi-document YAML stream goes to stdout; with -o,
-one file per destination plus shared files, replacing what an earlier render wrote there.
-"""
+"""``egressguard render``: the rules repository as data-plane configuration, for one mode
+(see DESCRIPTION for what the user reads)."""
 
 from __future__ import annotations
 
@@ -12,10 +7,10 @@ import argparse
 import ipaddress
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.options import add_out_dir, subcommand
 from webhook.cli.revisions import load_policy_or_report
 from webhook.render import RenderError, RenderMode, RenderOptions, render
 from webhook.render.output import stream_text, write_directory
@@ -50,24 +45,47 @@ def _namespace(value: str) -> str:
     return value
 
 
+DESCRIPTION = """\
+Render the rules repository as data-plane configuration for one mode:
+  istio-sidecar          egress gateway routing for Istio with sidecars
+  istio-ambient          an egress waypoint for Istio ambient
+  envoy-per-destination  one Envoy per destination and a CoreDNS rewrite
+NetworkPolicies and the fence come with every mode. Without --out, one multi-document YAML stream goes
+to standard output; with --out, one file per destination plus shared files, replacing
+what an earlier render wrote there."""
+
+
+class _FolderIsOut(argparse.Action):
+    """-o/--output names a format elsewhere; render's folder is --out."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        parser.error(f"render writes its files into a folder with --out {values}; "
+                     "-o/--output names an output format in the other commands")
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "render",
-        help="render the rules into data-plane configuration",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = subcommand(
+        subparsers, "render", summary="render the rules into data-plane configuration",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard render --rules rules/ --mode istio-sidecar | kubectl apply -f -",
+            "egressguard render --rules rules/ --mode istio-ambient --out out/",
+            "egressguard render --rules main:rules --mode istio-sidecar "
+            "--gateway-target-port 443=443 --out out/",
+        ),
     )
-    parser.add_argument("--rules", required=True, help="the rules repository")
+    parser.add_argument("--rules", required=True, metavar="RULES",
+                        help="the rules repository: a folder, or a git revision REV[:PATH]")
     parser.add_argument(
         "--mode", required=True, choices=[mode.value for mode in RenderMode],
         help="the data plane to render for",
     )
+    add_out_dir(parser, described="write files into DIR instead of one YAML stream on "
+                                   "standard output")
+    parser.add_argument("-o", "--output", action=_FolderIsOut, help=argparse.SUPPRESS)
     parser.add_argument(
-        "-o", "--output", metavar="DIR",
-        help="write files into DIR instead of one YAML stream on stdout",
-    )
-    parser.add_argument(
-        "--now", type=now_option, default=None,
+        "--now", type=now_option, default=None, metavar="TIME",
         help="which grants are active: as at this time (ISO 8601; default now)",
     )
     parser.add_argument(
@@ -110,13 +128,13 @@ def run(args: argparse.Namespace) -> int:
     except RenderError as error:
         print(f"egressguard render: {error}", file=sys.stderr)
         return 2
-    if args.output is None:
+    if args.out is None:
         sys.stdout.write(stream_text(rendering))
         return 0
     try:
-        written = write_directory(rendering, Path(args.output))
+        written = write_directory(rendering, args.out)
     except OSError as error:
-        print(f"egressguard render: cannot write {args.output}: {error}", file=sys.stderr)
+        print(f"egressguard render: cannot write {args.out}: {error}", file=sys.stderr)
         return 2
-    print(f"egressguard render: wrote {len(written)} files to {args.output}", file=sys.stderr)
+    print(f"egressguard render: wrote {len(written)} files to {args.out}", file=sys.stderr)
     return 0

@@ -1,10 +1,4 @@
-"""``egressguard serve``: the admission webhook over HTTPS.
-
-With no arguments it serves the example rules bundled with egressguard, with a
-self-signed certificate written to ``certs/`` (reused while valid), on port 8443.
-Rules and certificate are reloaded when their files change; a rules change that does not
-load is logged and counted, and the previous rules keep serving.
-"""
+"""``egressguard serve``: the admission webhook over HTTPS (see DESCRIPTION)."""
 
 from __future__ import annotations
 
@@ -21,6 +15,20 @@ from typing import Any
 
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
+from webhook.cli.options import (
+    DIRECTORY,
+    FILE,
+    complete,
+    existing_dir,
+    existing_file,
+    existing_file_name,
+    non_negative_int,
+    port_number,
+    positive_int,
+    positive_seconds,
+    seconds,
+    subcommand,
+)
 from webhook.model.rules import Mode
 from webhook.server.logs import FORMATS
 from webhook.server.logs import configure as configure_logging
@@ -38,16 +46,6 @@ LOCAL_NAMES = ("localhost",)
 LOCAL_IPS = ("127.0.0.1", "::1")
 RENEW_BEFORE = timedelta(days=7)
 log = logging.getLogger("egressguard")
-
-
-def port_number(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port: give a number 1-65535")
-    return port
 
 
 def bundled_rules() -> Path:
@@ -75,25 +73,49 @@ def _mode_option(value: str) -> tuple[str, str]:
     return namespace, mode
 
 
+DESCRIPTION = """\
+Run the admission webhook over HTTPS: /mutate, /validate, /healthz, /readyz, /metrics.
+
+With no arguments it serves the example rules that come with egressguard, with a
+self-signed certificate written to certs/ (reused while valid), on port 8443. Rules and
+certificate are reloaded when their files change; a rules change that does not load is
+logged with file and line, and the previous rules keep serving."""
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "serve", help="run the admission webhook (HTTPS)", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = subcommand(
+        subparsers, "serve", summary="run the admission webhook (HTTPS)",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard serve",
+            "egressguard serve --rules rules/ --host 127.0.0.1 --namespace-mode shop=warn",
+            "egressguard serve --rules /rules/current --cert /tls/tls.crt --key /tls/tls.key "
+            "--metrics-port 9090",
+        ),
     )
-    parser.add_argument("--rules", type=Path, default=None,
-                        help="rules repository (default: $EGRESSGUARD_RULES, else ./rules, "
-                             "else the bundled example)")
-    parser.add_argument("--cert", type=Path, help="serving certificate (PEM); with --key")
-    parser.add_argument("--key", type=Path, help="its private key (PEM); with --cert")
-    parser.add_argument("--cert-dir", type=Path, default=Path("certs"),
-                        help="where the self-signed certificate goes without --cert "
-                             "(default: certs)")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    complete(parser.add_argument(
+        "--rules", type=existing_dir, default=None, metavar="DIR",
+        help="rules repository (default: $EGRESSGUARD_RULES, else ./rules, else the example "
+             "rules that come with egressguard)"), DIRECTORY)
+    complete(parser.add_argument("--cert", type=existing_file, metavar="FILE",
+                                 help="serving certificate (PEM); with --key"), FILE)
+    complete(parser.add_argument("--key", type=existing_file, metavar="FILE",
+                                 help="its private key (PEM); with --cert"), FILE)
+    complete(parser.add_argument(
+        "--cert-dir", type=Path, default=Path("certs"), metavar="DIR",
+        help="where the self-signed certificate goes without --cert (default: certs)"),
+        DIRECTORY)
+    parser.add_argument("--host", default="0.0.0.0", metavar="ADDRESS",
+                        help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=port_number, default=8443,
                         help="HTTPS port for the webhook, probes and /metrics (default 8443)")
-    parser.add_argument("--kubeconfig", default=None,
-                        help="cluster to read namespace labels from (default: $KUBECONFIG, "
-                             "else the in-cluster service account)")
+    parser.add_argument("--metrics-port", type=port_number, default=None, metavar="PORT",
+                        help="also serve /metrics over plain HTTP on this port, for "
+                             "Prometheus (default: only on the HTTPS port)")
+    complete(parser.add_argument(
+        "--kubeconfig", type=existing_file_name, default=None, metavar="FILE",
+        help="cluster to read namespace labels from (default: $KUBECONFIG, else the "
+             "in-cluster service account)"), FILE)
     parser.add_argument("--namespaces", choices=("auto", "cluster", "none"), default="auto",
                         help="where namespace labels come from: the cluster, or none (every "
                              "namespace unlabelled); auto: the cluster when one is configured")
@@ -101,23 +123,28 @@ def add_parser(subparsers: Any) -> None:
                         type=_mode_option, metavar="NS=MODE",
                         help="treat a namespace as labelled with this mode (repeatable)")
     parser.add_argument("--own-namespace", default=os.environ.get("POD_NAMESPACE"),
+                        metavar="NAME",
                         help="the webhook's namespace, exempt from judging "
                              "(default: $POD_NAMESPACE)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
-    parser.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT,
+    parser.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES,
+                        metavar="BYTES",
+                        help=f"largest request body read (default {DEFAULT_MAX_BODY_BYTES})")
+    parser.add_argument("--read-timeout", type=positive_seconds, default=DEFAULT_READ_TIMEOUT,
+                        metavar="SECONDS",
                         help="seconds for a request to arrive; keep it below the webhook "
                              "configurations' timeoutSeconds (default %(default)s)")
-    parser.add_argument("--reload-debounce-ms", type=int, default=DEFAULT_DEBOUNCE_MS)
+    parser.add_argument("--reload-debounce-ms", type=non_negative_int,
+                        default=DEFAULT_DEBOUNCE_MS, metavar="MS",
+                        help="wait this long after a file change before reloading "
+                             "(default %(default)s)")
     parser.add_argument("--no-watch", dest="watch", action="store_false",
                         help="do not reload rules and certificate when they change")
-    parser.add_argument("--drain-seconds", type=float, default=None,
+    parser.add_argument("--drain-seconds", type=seconds, default=None, metavar="SECONDS",
                         help="on SIGTERM, keep answering this long while endpoints drain "
                              "(default: 5 in a cluster, 0 elsewhere)")
-    parser.add_argument("--metrics-port", type=port_number, default=None, metavar="PORT",
-                        help="also serve /metrics over plain HTTP on this port, for "
-                             "Prometheus (default: only on the HTTPS port)")
     parser.add_argument("--log-level", default="INFO",
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="default INFO")
     parser.add_argument("--log-format", default="auto", choices=FORMATS,
                         help="operational logs on stderr: one JSON object a line, or text; "
                              "auto: text on a terminal, else JSON (default)")

@@ -1,8 +1,7 @@
 """``egressguard validate``: run objects through the webhook's engine, offline.
 
-The same :func:`webhook.engine.evaluate` the webhook calls judges each document, so a
-decision in CI equals the decision in the cluster. A document is either a Kubernetes
-object (judged as a CREATE by ``--user``) or a whole AdmissionReview (judged as it is).
+The same ``webhook.engine.evaluate`` the webhook calls judges each document (see
+DESCRIPTION for what the user reads).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import orjson
 
 from webhook.cli.moments import now_option, now_or_clock
+from webhook.cli.options import FILE, add_output, complete, existing_path, subcommand
 from webhook.cli.revisions import load_policy_or_report
 from webhook.engine import evaluate
 from webhook.loader import read_documents
@@ -127,45 +127,54 @@ def _mode_option(value: str) -> tuple[str, str]:
     return namespace, mode
 
 
+DESCRIPTION = """\
+Judge Kubernetes objects offline with the webhook's own engine, so a decision in CI
+equals the decision in the cluster. Each document is either a Kubernetes object (judged
+as a CREATE by --user and --group) or a whole AdmissionReview (judged as it is).
+
+Exit 0 when everything is allowed, 1 when anything is refused, 2 on usage or rules errors."""
+
+
+def _document_path(value: str) -> str:
+    """A file or folder of documents, or - for standard input."""
+    if value != "-":
+        existing_path(value)
+    return value
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "validate",
-        help="judge objects offline with the webhook's engine",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = subcommand(
+        subparsers, "validate", summary="judge objects offline with the webhook's engine",
+        description=DESCRIPTION,
+        example_lines=(
+            "egressguard validate --rules rules/ -f k8s/",
+            "egressguard validate --rules main:rules -f app.yaml --user dev-alice -o json",
+            "kubectl kustomize overlays/prod | egressguard validate --rules rules/ -f -",
+        ),
     )
-    parser.add_argument("--rules", required=True, help="the rules repository")
+    parser.add_argument("--rules", required=True, metavar="RULES",
+                        help="the rules repository: a folder, or a git revision REV[:PATH]")
+    complete(parser.add_argument(
+        "-f", "--filename", dest="paths", action="append", required=True, metavar="PATH",
+        type=_document_path,
+        help="a file or folder of YAML/JSON documents, or - for standard input (repeatable)",
+    ), FILE)
+    parser.add_argument("--user", default="", metavar="NAME",
+                        help="who creates plain objects (default: nobody trusted)")
+    parser.add_argument("--group", dest="groups", action="append", default=[],
+                        metavar="GROUP", help="a group of --user (repeatable)")
     parser.add_argument(
-        "-f",
-        dest="paths",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="a file or folder of YAML/JSON documents (repeatable)",
-    )
-    parser.add_argument(
-        "--user", default="", help="who creates plain objects (default: nobody trusted)"
-    )
-    parser.add_argument("--group", dest="groups", action="append", default=[], help="repeatable")
-    parser.add_argument(
-        "--namespace-mode",
-        dest="modes",
-        action="append",
-        default=[],
-        type=_mode_option,
-        metavar="NS=MODE",
-        help="the mode label of a namespace (repeatable)",
+        "--namespace-mode", dest="modes", action="append", default=[], type=_mode_option,
+        metavar="NS=MODE", help="the mode label of a namespace (repeatable)",
     )
     parser.add_argument(
-        "--namespace",
-        default="default",
+        "--namespace", default="default", metavar="NAME",
         help="namespace of objects that name none, as kubectl would (default: default)",
     )
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    add_output(parser, ("text", "json"), default="text",
+               described="text for a person, json for scripts")
     parser.add_argument(
-        "--now",
-        type=now_option,
-        default=None,
+        "--now", type=now_option, default=None, metavar="TIME",
         help="judge as at this time (ISO 8601), for reproducible expiry checks",
     )
 

@@ -19,7 +19,7 @@ from webhook.review.risks import RiskFlag, risk_flags
 from webhook.review.waivers import ExceptionChange
 
 MARKER = "<!-- egressguard-diff -->"
-# GitHub refuses comments over 65536 characters; a change this large is read with --format json.
+# GitHub refuses comments over 65536 characters; a change this large is read with -o json.
 MAX_ROWS = 300
 
 
@@ -98,7 +98,7 @@ def _access(changes: tuple[AccessChange, ...]) -> list[str]:
     if len(changes) > MAX_ROWS:
         lines.append(
             f"| … | | | | {len(changes) - MAX_ROWS} more rows: run `egressguard diff "
-            "--format json` |"
+            "-o json` |"
         )
     return [*lines, ""]
 
