@@ -50,9 +50,9 @@ Render the rules repository as data-plane configuration for one mode:
   istio-sidecar          egress gateway routing for Istio with sidecars
   istio-ambient          an egress waypoint for Istio ambient
   envoy-per-destination  one Envoy per destination and a CoreDNS rewrite
-NetworkPolicies and the fence come with every mode. Without --out, one multi-document YAML stream goes
-to standard output; with --out, one file per destination plus shared files, replacing
-what an earlier render wrote there."""
+NetworkPolicies and the fence come with every mode. Without --out, one multi-document
+YAML stream goes to standard output; with --out, one file per destination plus shared
+files, replacing what an earlier render wrote there."""
 
 
 class _FolderIsOut(argparse.Action):
