@@ -1,6 +1,6 @@
 """Suite-wide: build the control-plane binaries before any end-to-end test runs, helm and
 actionlint before any test marked ``tools``, and istioctl and helm before any test of the
-injection corpus (tests/inject).
+injection corpus (tests/inject, or marked ``meshtools``).
 
 A first build takes far longer than one test's timeout, so it happens once, after
 collection, whenever a selected test needs it, with its progress shown on the terminal.
@@ -28,6 +28,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any(item.get_closest_marker("tools") for item in session.items):
         with terminal_output(session.config):
             build_tools()
-    if any(INJECT_TESTS in Path(item.path).parents for item in session.items):
+    if any(INJECT_TESTS in Path(item.path).parents or item.get_closest_marker("meshtools")
+           for item in session.items):
         with terminal_output(session.config):
             meshtools()

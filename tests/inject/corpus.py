@@ -66,8 +66,14 @@ def pod_of(workload: dict[str, Any]) -> dict[str, Any]:
     pod_metadata.pop("creationTimestamp", None)
     pod_metadata["generateName"] = f"{metadata.get('name', 'pod')}-"
     pod_metadata["namespace"] = metadata.get("namespace", APP_NAMESPACE)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata,
-            "spec": copy.deepcopy(template["spec"])}
+    spec = copy.deepcopy(template["spec"])
+    if kind == "StatefulSet":
+        # The StatefulSet controller adds a volume for each claim template (pod ordinal 0).
+        for claim in workload["spec"].get("volumeClaimTemplates") or []:
+            name = claim["metadata"]["name"]
+            spec.setdefault("volumes", []).append({"name": name, "persistentVolumeClaim": {
+                "claimName": f"{name}-{metadata.get('name', 'pod')}-0"}})
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata, "spec": spec}
 
 
 def fixture_files() -> list[Path]:
