@@ -183,3 +183,34 @@ def test_the_proxy_config_kind_is_judged_for_everyone(judge: Judge) -> None:
     assert judge_infra(kind, user=SECURITY_ADMIN).codes == ("proxy-override",)
     kind["spec"] = {"environmentVariables": {"ISTIO_META_DNS_CAPTURE": "true"}, "concurrency": 2}
     assert judge_infra(kind).allowed
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ('{"containers": [{"name": "istio-proxy", "resources": {}}]}', None),
+        # the injector keeps the overlay's arguments and environment
+        (
+            '{"initContainers": [{"name": "istio-init", "args": ["istio-iptables", "-x", ""]}]}',
+            None,
+        ),
+        (
+            '{"initContainers": [{"name": "istio-init", "env": [{"name": "DRY_RUN", "value": "1"}]'
+            "}]}",
+            "interception-excluded",
+        ),
+        (
+            '{"containers": [{"name": "istio-proxy", '
+            '"args": ["proxy", "sidecar", "--meshConfig=x"]}]}',
+            "proxy-override",
+        ),
+        ('{"containers": [{"name": "app", "args": ["anything"]}]}', None),
+        ("not json", "proxy-override"),
+    ],
+)
+def test_injection_overrides_are_judged_as_the_mesh_containers_they_become(
+    judge: Judge, overrides: str, code: str | None
+) -> None:
+    pod = _injected(INIT_ARGS)
+    pod["metadata"]["annotations"] = {"proxy.istio.io/overrides": overrides}
+    assert judge(pod).codes == ((code,) if code else ())

@@ -9,14 +9,16 @@ impostor that merely borrows a name is an ordinary container.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 from webhook.engine import fieldpath
+from webhook.engine.context import as_dict, as_list
 from webhook.engine.mesh_args import judge_iptables_container
-from webhook.engine.mesh_containers import MeshPod
+from webhook.engine.mesh_containers import AUTO_IMAGE, MESH_CONTAINERS, MeshPod
 from webhook.engine.mesh_opt_out import judge_opt_out
 from webhook.engine.mesh_proxy import judge_proxy_container
-from webhook.engine.podspec import PodView
+from webhook.engine.podspec import ContainerView, PodView
 from webhook.engine.proxy_override import ProxyConfigJudge, judge_proxy_config_text
 from webhook.model.decision import Code, Violation
 from webhook.model.rules import Config
@@ -97,6 +99,49 @@ def judge_proxy_overrides(pod: PodView, proxy_config: ProxyConfigJudge) -> list[
     return found
 
 
+OVERRIDES = "proxy.istio.io/overrides"
+
+
+def judge_injection_overrides(
+    pod: PodView, mesh: MeshPod, proxy_config: ProxyConfigJudge
+) -> list[Violation]:
+    """``proxy.istio.io/overrides``: the containers Istio's injector merges again into the
+    ones it injects, on every injection. Each is judged like the mesh container it becomes."""
+    text = pod.annotations.get(OVERRIDES)
+    if text is None:
+        return []
+    path = pod.annotation_path(OVERRIDES)
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        message = f"{OVERRIDES} cannot be read as JSON; remove it"
+        return [Violation(Code.PROXY_OVERRIDE, message, path, value=text)]
+    found: list[Violation] = []
+    for list_name in ("initContainers", "containers"):
+        base = fieldpath.key(path, list_name)
+        for position, item in enumerate(as_list(parsed.get(list_name))):
+            body = as_dict(item)
+            name = body.get("name")
+            if not isinstance(name, str) or name not in MESH_CONTAINERS:
+                continue
+            overlay = {**body, "image": AUTO_IMAGE}
+            if not isinstance(overlay.get("args"), list) or not overlay["args"]:
+                overlay["args"] = [MESH_CONTAINERS[name]]
+            container = ContainerView(
+                body=overlay,
+                path=fieldpath.named(base, name),
+                list_name=list_name,
+                position=position,
+            )
+            if name == "istio-proxy":
+                found.extend(judge_proxy_container(container, mesh, proxy_config))
+            else:
+                found.extend(judge_iptables_container(container, mesh))
+    return found
+
+
 def judge_mesh(pod: PodView, mesh: MeshPod, config: Config) -> list[Violation]:
     """mesh-opt-out, interception-excluded and proxy-override on a pod or pod template."""
     proxy_config = ProxyConfigJudge.of(config)
@@ -108,4 +153,5 @@ def judge_mesh(pod: PodView, mesh: MeshPod, config: Config) -> list[Violation]:
         else:
             found.extend(judge_iptables_container(container, mesh))
     found.extend(judge_proxy_overrides(pod, proxy_config))
+    found.extend(judge_injection_overrides(pod, mesh, proxy_config))
     return found

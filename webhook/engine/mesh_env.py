@@ -25,12 +25,7 @@ Rule = Callable[[MeshPod, str], str]
 def problem(
     code: Code, container: ContainerView, what: str, why: str, path: str, value: str
 ) -> Violation:
-    return Violation(
-        code,
-        f"{container.described} {what} {why}; Istio's injector does not write it, remove it",
-        path,
-        value=value,
-    )
+    return Violation(code, f"{container.described} {what} {why}; remove it", path, value=value)
 
 
 def env_values(container: ContainerView) -> Iterator[tuple[str, str]]:
