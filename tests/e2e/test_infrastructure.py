@@ -205,3 +205,46 @@ def test_namespace_with_a_rendered_fence_deletes_cleanly(
                and not r["allowed"]]
     # The developer's delete was refused; the namespace controller's never were.
     assert {r["user"] for r in refused} == {developer.identity}, refused
+
+
+MANAGED = {"app.kubernetes.io/managed-by": "egressguard"}
+
+
+def managed_objects(name: str) -> list[dict[str, Any]]:
+    """What render writes for a team namespace, in small: a route and a gateway policy."""
+    meta = {"name": name, "namespace": "shop", "labels": dict(MANAGED)}
+    return [
+        {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": meta,
+         "spec": {"hosts": ["api.stripe.com"], "location": "MESH_EXTERNAL",
+                  "resolution": "DNS",
+                  "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"ports": [{"port": 443}], "selector": {"app": name}}},
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ["delete", "serviceentry.networking.istio.io", "{name}", "-n", "shop"],
+        ["delete", "service", "{name}", "-n", "shop"],
+        ["label", "serviceentry.networking.istio.io", "{name}", "-n", "shop",
+         "app.kubernetes.io/managed-by-"],
+        # The API server keeps a Service's spec on a status write, but not its labels.
+        ["patch", "service", "{name}", "-n", "shop", "--subresource=status", "--type=merge",
+         "-p", '{"metadata":{"labels":{"app.kubernetes.io/managed-by":null}}}'],
+    ],
+    ids=["delete", "delete-service", "unlabel", "unlabel-through-status"],
+)
+def test_what_egressguard_renders_cannot_be_undone_by_a_developer(
+    security: Kubectl, developer: Kubectl, admin: Kubectl, change: list[str]
+) -> None:
+    name = unique("rendered")
+    expect.admitted(security.apply(managed_objects(name)))
+    argv = [a.replace("{name}", name) for a in change]
+    # Status subresources are not the developer's to write: an administrator who is not a
+    # trusted principal stands in for whoever has that right.
+    kubectl = admin if "--subresource=status" in argv else developer
+    expect.denied(kubectl.run(*argv), "managed-object")
+    for kind in ("serviceentry.networking.istio.io", "service"):
+        assert expect.labels(expect.stored(security, kind, name, "shop")) == MANAGED
