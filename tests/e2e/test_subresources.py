@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from . import expect
+from .cluster import EgressguardCluster
 from .kubectl import Kubectl, Result
 from .objects import MODE_LABEL, allow_label, injected_pod, namespace, pod, unique
 
@@ -73,6 +74,28 @@ def test_status_patch_of_a_pod_with_an_ordinary_label_is_admitted(developer: Kub
              "status": {"conditions": [{"type": "Ready", "status": "False"}]}}
     expect.admitted(patch_status(developer, "pod", name, patch, "shop"))
     assert expect.labels(expect.stored(developer, "pod", name, "shop"))["team"] == "payments"
+
+
+def test_istio_cni_marking_an_ambient_pod_captured_is_admitted(
+    developer: Kubectl, admin: Kubectl, egressguard: EgressguardCluster
+) -> None:
+    """istio-cni writes its enrollment annotation through pods/status (the lower privilege,
+    says Istio's own source): that write is sent, and admitted."""
+    name = unique("ambient")
+    expect.admitted(developer.apply(pod(name, "shop", service_account="checkout")))
+    patch = metadata_patch(annotations={"ambient.istio.io/redirection": "enabled"})
+    result = admin.run(
+        "patch", "pod", name, "-n", "shop", "--subresource=status", "--type=merge",
+        "-p", json.dumps(patch), "--as=system:serviceaccount:istio-system:istio-cni",
+        "--as-group=system:masters",
+    )
+    expect.admitted(result)
+    stored = expect.stored(developer, "pod", name, "shop")
+    assert stored["metadata"]["annotations"]["ambient.istio.io/redirection"] == "enabled"
+    judged = [r for r in egressguard.webhook.audit_records()
+              if r.get("name") == name and r.get("subResource") == "status"]
+    assert [(r["user"], r["allowed"]) for r in judged] == [
+        ("system:serviceaccount:istio-system:istio-cni", True)]
 
 
 # -- namespaces/status -----------------------------------------------------------------
