@@ -189,10 +189,10 @@ def test_the_proxy_config_kind_is_judged_for_everyone(judge: Judge) -> None:
     ("overrides", "code"),
     [
         ('{"containers": [{"name": "istio-proxy", "resources": {}}]}', None),
-        # the injector keeps the overlay's arguments and environment
+        # the overlay's arguments replace the injector's: without -i nothing is captured
         (
             '{"initContainers": [{"name": "istio-init", "args": ["istio-iptables", "-x", ""]}]}',
-            None,
+            "interception-excluded",
         ),
         (
             '{"initContainers": [{"name": "istio-init", "env": [{"name": "DRY_RUN", "value": "1"}]'
@@ -214,3 +214,14 @@ def test_injection_overrides_are_judged_as_the_mesh_containers_they_become(
     pod = _injected(INIT_ARGS)
     pod["metadata"]["annotations"] = {"proxy.istio.io/overrides": overrides}
     assert judge(pod).codes == ((code,) if code else ())
+
+
+@pytest.mark.parametrize("dropped", ["-i", "-u"])
+def test_flags_the_injector_always_writes_are_required(judge: Judge, dropped: str) -> None:
+    args = list(INIT_ARGS)
+    at = args.index(dropped)
+    del args[at : at + 2]
+    decision = judge(_injected(args))
+    assert decision.codes == ("interception-excluded",)
+    env = {"-i": ("ISTIO_SERVICE_CIDR", "*"), "-u": ("PROXY_UID", "1337")}[dropped]
+    assert judge(_injected(args, env=[{"name": env[0], "value": env[1]}])).allowed

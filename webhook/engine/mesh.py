@@ -127,8 +127,6 @@ def judge_injection_overrides(
             if not isinstance(name, str) or name not in MESH_CONTAINERS:
                 continue
             overlay = {**body, "image": AUTO_IMAGE}
-            if not isinstance(overlay.get("args"), list) or not overlay["args"]:
-                overlay["args"] = [MESH_CONTAINERS[name]]
             container = ContainerView(
                 body=overlay,
                 path=fieldpath.named(base, name),

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from webhook.engine import fieldpath
-from webhook.engine.mesh_containers import MeshPod
+from webhook.engine.mesh_containers import AUTO_IMAGE, MeshPod
 from webhook.engine.mesh_env import Rule, env_values, judge_env, problem
 from webhook.engine.mesh_flags import parse_flags
 from webhook.engine.podspec import ContainerView, strings
@@ -149,7 +149,9 @@ def judge_iptables_container(container: ContainerView, mesh: MeshPod) -> Iterato
     args = strings(container.body.get("args"))[1:]
     args_path = fieldpath.key(container.path, "args")
     skip_rule_apply = run_validation = False
+    seen: set[str] = set()
     for flag in parse_flags(args, _IPTABLES_TAKES_VALUE, IPTABLES_SHORTHANDS):
+        seen.add(flag.name)
         path = f"{args_path}[{flag.spelled}]"
         if not flag.known:
             yield problem(
@@ -176,6 +178,19 @@ def judge_iptables_container(container: ContainerView, mesh: MeshPod) -> Iterato
                 flag.value,
             )
     env = dict(env_values(container))
+    # A container merged into the injected one without arguments keeps the injector's.
+    merged_as_is = container.body.get("image") == AUTO_IMAGE and not args
+    for name, why in REQUIRED_FLAGS.items():
+        if merged_as_is or name in seen or IPTABLES_FLAGS[name].env in env:
+            continue
+        yield problem(
+            Code.INTERCEPTION_EXCLUDED,
+            container,
+            f"runs without --{name}, which",
+            why,
+            f"{args_path}[--{name}]",
+            "",
+        )
     skip_rule_apply |= env.get("SKIP_RULE_APPLY", "false").lower() not in ("false", "0", "")
     run_validation |= env.get("RUN_VALIDATION", "false").lower() not in ("false", "0", "")
     if skip_rule_apply and not (container.name == "istio-validation" and run_validation):
@@ -190,6 +205,13 @@ def judge_iptables_container(container: ContainerView, mesh: MeshPod) -> Iterato
     yield from judge_env(container, mesh, _iptables_env_rule, Code.INTERCEPTION_EXCLUDED)
 
 
+# Flags istio-iptables needs to capture everything, which the injector always writes: without
+# -i it captures no outbound traffic, without -u it leaves the image's istio-proxy user (1337)
+# uncaptured whatever UID the proxy runs as.
+REQUIRED_FLAGS = {
+    "istio-service-cidr": "captures no outbound traffic (the injector writes -i *)",
+    "proxy-uid": "leaves the image's UID 1337 uncaptured (the injector writes -u)",
+}
 _FLAG_ENV = {flag.env: flag.rule for flag in IPTABLES_FLAGS.values() if flag.env}
 
 
