@@ -96,7 +96,7 @@ def test_pilot_agent_flags(judge: Judge, args: list[str], refused: bool) -> None
         ({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, None),
         ({"name": "CA_ADDR", "valueFrom": {"secretKeyRef": {"name": "s"}}}, "proxy-override"),
         ({"name": "ISTIO_BOOTSTRAP_OVERRIDE", "value": "/x.json"}, "proxy-override"),
-        ({"name": "DISABLE_ENVOY", "value": "true"}, "proxy-override"),
+        ({"name": "DISABLE_ENVOY", "value": "true"}, "interception-excluded"),
         ({"name": "PROXY_CONFIG", "value": '{"holdApplicationUntilProxyStarts": true}'}, None),
         ({"name": "PROXY_CONFIG", "value": '{"binaryPath": "/bin/sh"}'}, "proxy-override"),
         ({"name": "DD_TRACE_AGENT_URL", "value": "https://x.example"}, "proxy-override"),

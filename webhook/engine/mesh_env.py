@@ -16,8 +16,8 @@ from webhook.engine.podspec import ContainerView
 from webhook.engine.proxy_override import ProxyConfigJudge, judge_proxy_config_json
 from webhook.model.decision import Code, Violation
 
-# Variables of istio-proxy that tell the control plane how the pod is captured.
-CAPTURE_SETTINGS = frozenset({"ISTIO_META_INTERCEPTION_MODE"})
+# Variables of istio-proxy that switch the capture off, or tell the control plane it is.
+CAPTURE_SETTINGS = frozenset({"ISTIO_META_INTERCEPTION_MODE", "DISABLE_ENVOY"})
 # A rule: (mesh, value) -> why the value lets traffic out, or "" when it is fine.
 Rule = Callable[[MeshPod, str], str]
 

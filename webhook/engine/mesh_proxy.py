@@ -134,7 +134,7 @@ def _proxy_env_rule(name: str) -> Rule | None:
     if name == "ISTIO_BOOTSTRAP_OVERRIDE":
         return _never("replaces the proxy's bootstrap configuration")
     if name == "DISABLE_ENVOY":
-        return _never("runs no proxy at all")
+        return _never("runs no proxy, so nothing is captured")
     return None
 
 
