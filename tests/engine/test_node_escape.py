@@ -154,3 +154,10 @@ def test_update_keeps_a_grandfathered_host_path_and_refuses_another(judge: Judge
     wider = make_pod(volumes=[{"name": "logs", "hostPath": {"path": "/"}}])
     assert judge(same, operation="UPDATE", old=old).allowed
     assert judge(wider, operation="UPDATE", old=old).codes == ("node-escape",)
+
+
+def test_update_compares_the_whole_value_not_its_shortened_form(judge: Judge) -> None:
+    long = "/var/lib/kubelet/pods/" + "a" * 80
+    old = make_pod(volumes=[{"name": "logs", "hostPath": {"path": long + "/logs"}}])
+    new = make_pod(volumes=[{"name": "logs", "hostPath": {"path": long + "/root"}}])
+    assert judge(new, operation="UPDATE", old=old).codes == ("node-escape",)

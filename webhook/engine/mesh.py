@@ -93,7 +93,7 @@ def judge_proxy_overrides(pod: PodView, proxy_config: ProxyConfigJudge) -> list[
                     Code.PROXY_OVERRIDE,
                     f"{key} {problem}; remove it",
                     pod.annotation_path(key),
-                    value=problem,
+                    value=value,
                 )
             )
     return found

@@ -13,6 +13,7 @@ hosts), judged by their effect: a capability counts whatever its case or ``CAP_`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from webhook.engine import fieldpath
@@ -55,8 +56,13 @@ _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _LIFECYCLE = ("postStart", "preStop")
 
 
-def _escape(message: str, path: str, value: str) -> Violation:
-    return Violation(Code.NODE_ESCAPE, message, path, value=value)
+def _escape(message: str, path: str, value: object) -> Violation:
+    """The value as found, whole (messages show it cut short): an UPDATE compares it."""
+    return Violation(Code.NODE_ESCAPE, message, path, value=_whole(value))
+
+
+def _whole(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def judge_node_escape(pod: PodView) -> list[Violation]:
@@ -74,13 +80,14 @@ def judge_node_escape(pod: PodView) -> list[Violation]:
     for path, volume in pod.volumes:
         if "hostPath" in volume:
             host_path = as_dict(volume.get("hostPath")).get("path")
-            shown = fieldpath.shown(host_path if isinstance(host_path, str) else "?")
+            found_path = host_path if isinstance(host_path, str) else "?"
+            shown = fieldpath.shown(found_path)
             found.append(
                 _escape(
                     f"hostPath volume {shown} mounts a folder of the node, from which a pod can "
                     "reach the node's network; use a PVC, configMap or emptyDir",
                     fieldpath.key(path, "hostPath"),
-                    shown,
+                    found_path,
                 )
             )
     pod_context_path = pod.spec_field("securityContext")
@@ -113,7 +120,7 @@ def _container(container: ContainerView, *, unmasked_ok: bool) -> Iterator[Viola
             f"{container.described} sets procMount {fieldpath.shown(proc_mount)}, unmasking the "
             "node's /proc; remove it",
             fieldpath.key(context_path, "procMount"),
-            fieldpath.shown(proc_mount),
+            proc_mount,
         )
     for probe_name in _PROBES:
         yield from _handler_hosts(container, probe_name, as_dict(container.body.get(probe_name)))
@@ -137,7 +144,7 @@ def _handler_hosts(
             f"{container.described} {where}.{action}.host {fieldpath.shown(host)} makes the "
             "node itself connect there; remove host",
             path,
-            fieldpath.shown(host),
+            host,
         )
 
 
@@ -156,7 +163,7 @@ def _profiles(path: str, context: dict[str, object], who: str) -> Iterator[Viola
                 f"{who} sets {field_name}.type {fieldpath.shown(kind)}, lifting the confinement "
                 "that keeps it off the node; use RuntimeDefault or Localhost",
                 fieldpath.key(fieldpath.key(path, field_name), "type"),
-                fieldpath.shown(kind),
+                kind,
             )
     options = context.get("seLinuxOptions")
     if options is None:
@@ -169,7 +176,7 @@ def _profiles(path: str, context: dict[str, object], who: str) -> Iterator[Viola
             f"{who} sets seLinuxOptions.type {fieldpath.shown(kind)}, lifting the confinement "
             "that keeps it off the node; use container_t or leave it unset",
             fieldpath.key(selinux_path, "type"),
-            fieldpath.shown(kind),
+            kind,
         )
     for field_name in ("user", "role"):
         value = selinux.get(field_name)
@@ -177,7 +184,7 @@ def _profiles(path: str, context: dict[str, object], who: str) -> Iterator[Viola
             yield _escape(
                 f"{who} sets seLinuxOptions.{field_name} {fieldpath.shown(value)}; remove it",
                 fieldpath.key(selinux_path, field_name),
-                fieldpath.shown(value),
+                value,
             )
     if not isinstance(options, dict):
         yield _escape(f"{who} has an unreadable seLinuxOptions; remove it", selinux_path, "?")
@@ -199,5 +206,5 @@ def _annotations(pod: PodView) -> Iterator[Violation]:
             f"annotation {fieldpath.shown(key)}={fieldpath.shown(value)} lifts the confinement "
             "that keeps the pod off the node; use runtime/default or localhost/<profile>",
             pod.annotation_path(key),
-            fieldpath.shown(value),
+            value,
         )
