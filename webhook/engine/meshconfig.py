@@ -1,10 +1,13 @@
-"""The mesh config: ConfigMap ``istio`` in the mesh root namespace, its ``mesh`` key.
+"""The mesh config: ConfigMap ``istio`` (and a revision's ``istio-<rev>``) in the mesh root
+namespace, its ``mesh`` key.
 
 Istio reads ``data.mesh`` as YAML over its built-in defaults, and the default
 ``outboundTrafficPolicy.mode`` is ``ALLOW_ANY``. So a mesh config that does not say
 ``REGISTRY_ONLY`` leaves the mesh open just as one that says ``ALLOW_ANY``: both are
 ``sidecar-allow-any``. Istio accepts the field as ``outboundTrafficPolicy`` or
-``outbound_traffic_policy`` and the mode as a name or a number (``1`` is ``ALLOW_ANY``).
+``outbound_traffic_policy`` and the mode as a name or a number (``1`` is ``ALLOW_ANY``);
+``ALLOW_ANY_DYNAMIC_DNS`` (``3``, Istio 1.31) lets traffic out to any host as well. The
+``defaultConfig`` every proxy starts from is judged by :mod:`webhook.engine.mesh_defaults`.
 
 Text this engine cannot read confidently is refused with a message saying so (fail closed):
 YAML outside :mod:`webhook.engine.strict_yaml`'s subset, and keys that a lenient parser might
@@ -19,11 +22,13 @@ from dataclasses import dataclass
 
 from webhook.engine import strict_yaml
 from webhook.engine.context import Context, Findings, as_dict, metadata
+from webhook.engine.mesh_defaults import judge_default_config
 from webhook.engine.strict_yaml import MapNode, Node, Scalar
 from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
 
 MESH_CONFIGMAP = "istio"
+INJECTOR = "istio-sidecar-injector"
 MESH_KEY = "mesh"
 POLICY_KEYS = ("outboundTrafficPolicy", "outbound_traffic_policy")
 MODE_PATH = "data.mesh.outboundTrafficPolicy.mode"
@@ -100,17 +105,37 @@ def read_outbound_mode(text: str) -> OutboundMode:
             return REGISTRY_ONLY
         if mode.text == "ALLOW_ANY" or (mode.text == "1" and not mode.quoted):
             return OutboundMode(allow_any=True, reason="the mesh config sets ALLOW_ANY")
+        if mode.text == "ALLOW_ANY_DYNAMIC_DNS" or (mode.text == "3" and not mode.quoted):
+            reason = "the mesh config sets ALLOW_ANY_DYNAMIC_DNS, which resolves any host"
+            return OutboundMode(allow_any=True, reason=reason)
     return _unreadable("outboundTrafficPolicy.mode is neither REGISTRY_ONLY nor ALLOW_ANY")
 
 
-def _is_mesh_configmap(ctx: Context, obj: JSONObject) -> bool:
-    named = MESH_CONFIGMAP in (metadata(obj).get("name"), ctx.request.name)
-    return named and ctx.namespace == ctx.policy.config.mesh_root_namespace
+def _has_mesh_key(obj: JSONObject | None) -> bool:
+    return obj is not None and MESH_KEY in as_dict(obj.get("data"))
+
+
+def _mesh_configmap_name(ctx: Context, obj: JSONObject) -> str | None:
+    """``istio``, or a revision's ``istio-<rev>`` (one with a mesh key, or replacing one);
+    None for any other ConfigMap. The injector's ConfigMaps are never mesh configs."""
+    if ctx.namespace != ctx.policy.config.mesh_root_namespace:
+        return None
+    name = metadata(obj).get("name") or ctx.request.name
+    if not isinstance(name, str) or name.startswith(INJECTOR):
+        return None
+    if name == MESH_CONFIGMAP:
+        return name
+    revision = name.startswith(f"{MESH_CONFIGMAP}-")
+    if revision and (_has_mesh_key(obj) or _has_mesh_key(ctx.request.old_object)):
+        return name
+    return None
 
 
 def judge_mesh_config(ctx: Context, obj: JSONObject) -> Findings:
-    """``sidecar-allow-any`` for a mesh config that leaves outbound traffic open."""
-    if not _is_mesh_configmap(ctx, obj):
+    """``sidecar-allow-any`` for a mesh config that leaves outbound traffic open;
+    ``mesh-config`` for a ``defaultConfig`` setting what a pod may not set itself."""
+    name = _mesh_configmap_name(ctx, obj)
+    if name is None:
         return Findings()
     data = as_dict(obj.get("data"))
     text = data.get(MESH_KEY)
@@ -120,13 +145,15 @@ def judge_mesh_config(ctx: Context, obj: JSONObject) -> Findings:
         mode = _unreadable("data.mesh is not text")
     else:
         mode = read_outbound_mode(text)
+    # Text that cannot be read is refused once, below, as sidecar-allow-any.
+    found = [] if mode.unreadable or text is None else judge_default_config(ctx, str(text))
     if not mode.allow_any:
-        return Findings()
+        return Findings(violations=tuple(found))
     if mode.unreadable:
         message = f"{mode.reason[:120]}; write it plainly and {FIX}"
         path = UNREADABLE_PATH
     else:
-        message = f"{mode.reason}; {FIX} in the istio ConfigMap's mesh key"
+        message = f"{mode.reason}; {FIX} in the {name} ConfigMap's mesh key"
         path = MODE_PATH
-    violation = Violation(Code.SIDECAR_ALLOW_ANY, message, path, infrastructure=True)
-    return Findings(violations=(violation,))
+    found.append(Violation(Code.SIDECAR_ALLOW_ANY, message, path, infrastructure=True))
+    return Findings(violations=tuple(found))
