@@ -61,8 +61,15 @@ def hooks(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- helm lint --------------------------------------------------------------------------
 
 
-def test_helm_lint_finds_nothing() -> None:
-    result = helm("lint", "--strict", str(CHART))
+@pytest.mark.parametrize("values", [
+    [],
+    ["certificates.mode=certManager", "rules.source=gitSync", "controller.enabled=true",
+     "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+     "metrics.dashboard.enabled=true", "webhooks.excludedNamespaces={legacy}"],
+], ids=["defaults", "every-option"])
+def test_helm_lint_finds_nothing(values: list[str]) -> None:
+    sets = [arg for value in values for arg in ("--set", value)]
+    result = helm("lint", "--strict", str(CHART), *sets)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
