@@ -22,8 +22,6 @@ PROXY = "istio-proxy"
 class Tampering:
     name: str
     code: str
-    # The mesh container it changes: "init" (istio-init or istio-validation), "proxy", "pod".
-    target: str
     change: Callable[[Pod], None]
 
     def apply(self, pod: Pod) -> Pod:
@@ -39,14 +37,6 @@ def containers(pod: Pod) -> list[dict[str, Any]]:
 
 def mesh_container(pod: Pod, names: tuple[str, ...]) -> dict[str, Any] | None:
     return next((c for c in containers(pod) if c.get("name") in names), None)
-
-
-def has_target(pod: Pod, target: str) -> bool:
-    if target == "init":
-        return mesh_container(pod, INIT_NAMES) is not None
-    if target == "proxy":
-        return mesh_container(pod, (PROXY,)) is not None
-    return True
 
 
 def _init(pod: Pod) -> dict[str, Any]:
@@ -121,30 +111,56 @@ EXCLUDED = "interception-excluded"
 OVERRIDE = "proxy-override"
 
 TAMPERINGS = (
-    Tampering("init-arg-exclude-interfaces-short", EXCLUDED, "init", add_args(_init, "-c", "eth0")),
-    Tampering("init-x-everything", EXCLUDED, "init", set_flag("-x", "0.0.0.0/0")),
-    Tampering("init-arg-service-exclude-cidr-long", EXCLUDED, "init",
+    Tampering("init-arg-dry-run", EXCLUDED, add_args(_init, "--dry-run")),
+    Tampering("init-arg-n", EXCLUDED, add_args(_init, "-n")),
+    Tampering("init-arg-dry-run-equals-true", EXCLUDED, add_args(_init, "--dry-run=true")),
+    Tampering("init-env-DRY_RUN", EXCLUDED, add_env(_init, "DRY_RUN", "true")),
+    Tampering("init-env-CLEANUP_ONLY", EXCLUDED, add_env(_init, "CLEANUP_ONLY", "true")),
+    Tampering("init-arg-cleanup-only", EXCLUDED, add_args(_init, "--cleanup-only")),
+    Tampering("init-arg-exclude-interfaces-long", EXCLUDED,
+              add_args(_init, "--istio-exclude-interfaces", "eth0")),
+    Tampering("init-arg-exclude-interfaces-short", EXCLUDED, add_args(_init, "-c", "eth0")),
+    Tampering("init-env-ISTIO_EXCLUDE_INTERFACES", EXCLUDED,
+              add_env(_init, "ISTIO_EXCLUDE_INTERFACES", "eth0")),
+    Tampering("init-env-owner-groups-exclude", EXCLUDED,
+              add_env(_init, "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE", "1000")),
+    Tampering("init-env-owner-groups-include", EXCLUDED,
+              add_env(_init, "ISTIO_OUTBOUND_OWNER_GROUPS", "1337")),
+    Tampering("init-x-everything", EXCLUDED, set_flag("-x", "0.0.0.0/0")),
+    Tampering("init-arg-service-exclude-cidr-long", EXCLUDED,
               add_args(_init, "--istio-service-exclude-cidr=0.0.0.0/0")),
-    Tampering("init-env-ISTIO_SERVICE_EXCLUDE_CIDR", EXCLUDED, "init",
+    Tampering("init-env-ISTIO_SERVICE_EXCLUDE_CIDR", EXCLUDED,
               add_env(_init, "ISTIO_SERVICE_EXCLUDE_CIDR", "0.0.0.0/0")),
-    Tampering("init-i-narrowed", EXCLUDED, "init", set_flag("-i", "10.0.0.0/8")),
-    Tampering("init-u-changed", EXCLUDED, "init", set_flag("-u", "1000")),
-    Tampering("init-g-added", EXCLUDED, "init", add_args(_init, "-g", "1000")),
-    Tampering("init-env-PROXY_UID", EXCLUDED, "init", add_env(_init, "PROXY_UID", "1000")),
-    Tampering("impostor-istio-init-in-containers", "mesh-opt-out", "init", impostor_init),
-    Tampering("app-runs-as-proxy-uid", "proxy-uid", "pod", app_runs_as_proxy_uid),
+    Tampering("init-i-narrowed", EXCLUDED, set_flag("-i", "10.0.0.0/8")),
+    Tampering("init-u-changed", EXCLUDED, set_flag("-u", "1000")),
+    Tampering("init-g-added", EXCLUDED, add_args(_init, "-g", "1000")),
+    Tampering("init-env-PROXY_UID", EXCLUDED, add_env(_init, "PROXY_UID", "1000")),
+    Tampering("init-m-none", EXCLUDED, set_flag("-m", "NONE")),
+    Tampering("init-arg-network-namespace", EXCLUDED,
+              add_args(_init, "--network-namespace", "/var/run/netns/elsewhere")),
+    Tampering("proxy-env-ISTIO_BOOTSTRAP_OVERRIDE", OVERRIDE,
+              add_env(_proxy, "ISTIO_BOOTSTRAP_OVERRIDE", "/var/lib/istio/data/bootstrap.json")),
+    Tampering("proxy-env-PROXY_CONFIG-discoveryAddress", OVERRIDE,
+              set_env("PROXY_CONFIG", '{"discoveryAddress": "istiod.attacker.example:15012"}')),
+    Tampering("proxy-arg-templateFile", OVERRIDE,
+              add_args(_proxy, "--templateFile", "/var/lib/istio/data/envoy.json")),
+    Tampering("proxy-arg-meshConfig", OVERRIDE,
+              add_args(_proxy, "--meshConfig=/var/lib/istio/data/mesh.yaml")),
+    Tampering("proxy-env-DISABLE_ENVOY", EXCLUDED,
+              add_env(_proxy, "DISABLE_ENVOY", "true")),
+    Tampering("proxy-extra-volume-mount", OVERRIDE, extra_proxy_mount),
+    Tampering("impostor-istio-init-in-containers", "mesh-opt-out", impostor_init),
+    Tampering("app-runs-as-proxy-uid", "proxy-uid", app_runs_as_proxy_uid),
 )
 
 # Only on istio-init: istio-validation is written with --skip-rule-apply by Istio itself.
-INIT_ONLY: tuple[Tampering, ...] = ()
+INIT_ONLY: tuple[Tampering, ...] = (
+    Tampering("init-arg-skip-rule-apply", EXCLUDED, add_args(_init, "--skip-rule-apply")),
+    Tampering("init-env-SKIP_RULE_APPLY", EXCLUDED,
+              add_env(_init, "SKIP_RULE_APPLY", "true")),
+)
 # Only on istio-validation: without --run-validation its --skip-rule-apply checks nothing.
-VALIDATION_ONLY: tuple[Tampering, ...] = ()
+VALIDATION_ONLY: tuple[Tampering, ...] = (
+    Tampering("validation-without-run-validation", EXCLUDED, drop_run_validation),
+)
 
-
-def tamperings_for(pod: Pod) -> list[Tampering]:
-    found = [t for t in TAMPERINGS if has_target(pod, t.target)]
-    if mesh_container(pod, ("istio-init",)) is not None:
-        found += INIT_ONLY
-    if mesh_container(pod, ("istio-validation",)) is not None:
-        found += VALIDATION_ONLY
-    return found
