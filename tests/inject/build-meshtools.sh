@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build pinned istioctl (from the istio.io/istio Go module) and helm (helm.sh/helm/v4).
+# Build pinned istioctl (from the istio.io/istio Go module), helm (helm.sh/helm/v4), and
+# istiod-render (tests/inject/istiod: istiod's own injection webhook and waypoint
+# rendering, run offline, built against the same istio.io/istio).
 #
 # The injection corpus (tests/inject) runs `istioctl kube-inject` offline with injector
 # and mesh configs that helm renders from Istio's own charts, read from the Go module
@@ -29,10 +31,13 @@ HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 CACHE="${EGRESSGUARD_CACHE:-$HOME/.cache/egressguard}"
 ISTIO_COMMIT="${ISTIO_VERSION##*-}"
 OUT="$CACHE/meshtools-istio-$ISTIO_COMMIT-helm-$HELM_VERSION"
+# istiod-render is built from this repository: its binary is named by its sources' hash.
+RENDER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/istiod" && pwd)"
+RENDER="istiod-render-$(cd "$RENDER_SRC" && LC_ALL=C cat go.mod go.sum *.go | sha256sum | cut -c1-12)"
 
 log() { printf '[meshtools] %s\n' "$*" >&2; }
 
-have_all() { [[ -x "$OUT/istioctl" && -x "$OUT/helm" ]]; }
+have_all() { [[ -x "$OUT/istioctl" && -x "$OUT/helm" && -x "$OUT/$RENDER" ]]; }
 
 # Show progress without flooding the log: one line every 100 packages compiled, one
 # every 100 modules downloaded.
@@ -66,7 +71,7 @@ install() {
 }
 
 if have_all; then
-  log "using cached istioctl and helm in $OUT"
+  log "using cached istioctl, helm and istiod-render in $OUT"
   echo "$OUT"
   exit 0
 fi
@@ -84,6 +89,16 @@ fi
 if [[ ! -x "$OUT/helm" ]]; then
   install helm "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" \
     "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+fi
+
+if [[ ! -x "$OUT/$RENDER" ]]; then
+  log "building istiod-render from $RENDER_SRC (shares most packages with istioctl)"
+  started=$SECONDS
+  (cd "$RENDER_SRC" && go build -v -trimpath -ldflags "-s -w" -o "$OUT/$RENDER.tmp" .) 2>&1 \
+    | progress istiod-render
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { log "building istiod-render failed"; exit 1; }
+  mv "$OUT/$RENDER.tmp" "$OUT/$RENDER"
+  log "istiod-render built in $((SECONDS - started)) s"
 fi
 
 have_all || { log "build finished but binaries are missing in $OUT"; exit 1; }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +21,7 @@ import yaml
 
 from tests.e2e.gomodules import cache_dir
 from tests.inject.profiles import (
+    AMBIENT_OPENSHIFT,
     GATEWAY_CHART,
     PROFILES,
     RELEASE_VALUES,
@@ -27,7 +29,7 @@ from tests.inject.profiles import (
     injector_config,
     render_chart,
 )
-from tests.inject.tools import pinned, run_tool
+from tests.inject.tools import istiod_render_name, pinned, run_tool
 
 FIXTURES = Path(__file__).with_name("fixtures")
 APP_NAMESPACE = "shop"
@@ -107,9 +109,14 @@ def profile_named(name: str) -> Profile:
     return next(profile for profile in PROFILES if profile.name == name)
 
 
+OPENSHIFT_WEBHOOK = "openshift-namespace-uid"
+
+
 @cache
 def injected(profile: str, fixture: str) -> Injected:
     """One fixture (one object per file) as one profile's injector rewrites it."""
+    if profile == OPENSHIFT_WEBHOOK:
+        return openshift_injected(fixture)
     source = FIXTURES / f"{fixture}.yaml"
     documents = kube_inject(profile_named(profile), fixture, source.read_text())
     if len(documents) != 1:
@@ -165,9 +172,76 @@ def istioctl_egress_gateway() -> list[dict[str, Any]]:
             and doc["metadata"]["name"] == EGRESS_RELEASE]
 
 
+# A namespace as OpenShift annotates it: istiod gives the proxy the top UID of its range
+# and the first supplemental group's top GID (pkg/kube/inject/openshift.go).
+OPENSHIFT_UID = 1000689999
+OPENSHIFT_NAMESPACE = {
+    "apiVersion": "v1", "kind": "Namespace",
+    "metadata": {"name": APP_NAMESPACE, "annotations": {
+        "openshift.io/sa.scc.uid-range": "1000680000/10000",
+        "openshift.io/sa.scc.supplemental-groups": "1000680000/10000",
+    }},
+}
+PLAIN_NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APP_NAMESPACE}}
+
+
+def _istiod_render(command: str, profile: Profile, namespace: dict[str, Any], env: dict[str, str],
+                   stdin: str | None = None, *extra: str) -> str:
+    folder = cache_dir() / "inject-corpus" / f"{profile.name}-{profile.key()}"
+    files = injector_config(profile, folder)
+    namespace_file = folder / f"namespace-{_digest(json.dumps(namespace, sort_keys=True))}.json"
+    namespace_file.write_text(json.dumps(namespace))
+    return run_tool(istiod_render_name(), [
+        command, "--config", str(files.config), "--values", str(files.values),
+        "--mesh", str(files.mesh), "--namespace", str(namespace_file), *extra,
+    ], env=env, stdin=stdin)
+
+
+def webhook_inject(profile: Profile, fixture: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """The Pod of a fixture as istiod's injection webhook patches it on OpenShift, where the
+    proxy's UID comes from the namespace (the path istioctl kube-inject cannot take)."""
+    pod = pod_of(yaml.safe_load((FIXTURES / f"{fixture}.yaml").read_text()))
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "corpus", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": APP_NAMESPACE, "operation": "CREATE", "object": pod,
+        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+    }}
+    text = json.dumps(review, sort_keys=True)
+
+    def produce() -> str:
+        return _istiod_render("inject", profile, namespace, {"PLATFORM": "openshift"}, text)
+
+    documents = _cached(f"webhook-{profile.name}-{fixture}",
+                        _digest(profile.key(), istiod_render_name(), text,
+                                json.dumps(namespace, sort_keys=True)), produce)
+    return documents[0]
+
+
+def waypoint(profile: Profile, namespace: dict[str, Any]) -> list[dict[str, Any]]:
+    """The waypoint Deployment istiod creates for a Gateway of class istio-waypoint."""
+    def produce() -> str:
+        return _istiod_render("waypoint", profile, namespace, {"PILOT_ENABLE_AMBIENT": "true"})
+
+    return _cached(f"waypoint-{profile.name}",
+                   _digest(profile.key(), istiod_render_name(),
+                           json.dumps(namespace, sort_keys=True)), produce)
+
+
+OPENSHIFT_FIXTURES = ("web-deployment", "init-containers", "multi-container", "job")
+
+
+@cache
+def openshift_injected(fixture: str) -> Injected:
+    pod = webhook_inject(profile_named("openshift"), fixture, OPENSHIFT_NAMESPACE)
+    return Injected(f"{OPENSHIFT_WEBHOOK}/{fixture}", pod, frozenset({"cni"}))
+
+
 INFRASTRUCTURE: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "helm-gateway-chart": helm_gateway,
     "istioctl-install-egress-gateway": istioctl_egress_gateway,
+    "istiod-waypoint": lambda: waypoint(profile_named("ambient"), PLAIN_NAMESPACE),
+    "istiod-waypoint-openshift": lambda: waypoint(AMBIENT_OPENSHIFT, OPENSHIFT_NAMESPACE),
 }
 
 

@@ -64,7 +64,12 @@ PROFILES = (
                            "meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_AUTO_ALLOCATE=true")),
     Profile("openshift", "OpenShift platform profile (CNI through multus)",
             values=("global.platform=openshift",), tags=frozenset({"cni"})),
+    Profile("ambient", "ambient profile: sidecars beside ztunnel, HBONE in proxyMetadata",
+            values=("profile=ambient",)),
 )
+# Installs whose outputs come from istiod itself (istiod-render), not istioctl.
+AMBIENT_OPENSHIFT = Profile("ambient-openshift", "ambient profile on OpenShift",
+                            values=("profile=ambient", "global.platform=openshift"))
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,12 @@ def impostor_init(pod: Pod) -> None:
 
 
 def app_runs_as_proxy_uid(pod: Pod) -> None:
+    """The app container as the UID istio-iptables leaves uncaptured (its ``-u``: 1337, or
+    the namespace's UID on OpenShift; 1337 under TPROXY, where istio-proxy itself runs as 0)."""
+    args = _init(pod)["args"]
+    uid = int(args[args.index("-u") + 1])
     app = next(c for c in pod["spec"]["containers"] if c["name"] not in (PROXY, *INIT_NAMES))
-    app.setdefault("securityContext", {})["runAsUser"] = 1337
+    app.setdefault("securityContext", {})["runAsUser"] = uid
 
 
 def drop_run_validation(pod: Pod) -> None:

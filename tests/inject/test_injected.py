@@ -14,6 +14,8 @@ import pytest
 
 from tests.inject.corpus import (
     INFRASTRUCTURE,
+    OPENSHIFT_FIXTURES,
+    OPENSHIFT_WEBHOOK,
     OPT_OUTS,
     Injected,
     fixture_files,
@@ -27,16 +29,19 @@ from tests.inject.tampering import INIT_ONLY, TAMPERINGS, VALIDATION_ONLY, Tampe
 
 APPLICATIONS = [(profile.name, fixture.stem) for profile in PROFILES
                 for fixture in fixture_files()]
+# istiod's own webhook on OpenShift: the proxy's UID from the namespace's range.
+APPLICATIONS += [(OPENSHIFT_WEBHOOK, fixture) for fixture in OPENSHIFT_FIXTURES]
 # Tamperings are applied to these workloads, whose own annotations no check refuses.
 TAMPERING_BASES = ("web-deployment", "init-containers", "multi-container", "job")
 
 
 def _tampering_cases() -> list[tuple[str, str, Tampering]]:
+    profiles = [(p.name, "cni" in p.tags) for p in PROFILES] + [(OPENSHIFT_WEBHOOK, True)]
     cases = []
-    for profile in PROFILES:
-        specific = VALIDATION_ONLY if "cni" in profile.tags else INIT_ONLY
+    for profile, cni in profiles:
+        specific = VALIDATION_ONLY if cni else INIT_ONLY
         for tampering in (*TAMPERINGS, *specific):
-            cases += [(profile.name, fixture, tampering) for fixture in TAMPERING_BASES]
+            cases += [(profile, fixture, tampering) for fixture in TAMPERING_BASES]
     return cases
 
 

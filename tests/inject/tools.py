@@ -8,6 +8,7 @@ repository.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 from tests.e2e.gomodules import cache_dir, module_dir
 
 BUILD_SCRIPT = Path(__file__).with_name("build-meshtools.sh")
-TOOLS = ("istioctl", "helm")
+RENDER_SOURCE = Path(__file__).with_name("istiod")
 ISTIO_MODULE = "istio.io/istio"
 # Generous: a first build on two cores compiles istioctl and helm.
 BUILD_TIMEOUT_SECONDS = 40 * 60
@@ -47,10 +48,19 @@ def meshtools() -> Path:
     if not lines:
         raise RuntimeError(f"{BUILD_SCRIPT.name} printed no binary folder")
     folder = Path(lines[-1])
-    missing = [name for name in TOOLS if not os.access(folder / name, os.X_OK)]
+    missing = [name for name in ("istioctl", "helm", istiod_render_name())
+               if not os.access(folder / name, os.X_OK)]
     if missing:
         raise RuntimeError(f"{BUILD_SCRIPT.name} left no {', '.join(missing)} in {folder}")
     return folder
+
+
+def istiod_render_name() -> str:
+    """The istiod-render binary's name: its sources' hash, as the build script names it."""
+    sources = [RENDER_SOURCE / "go.mod", RENDER_SOURCE / "go.sum",
+               *sorted(RENDER_SOURCE.glob("*.go"))]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    return f"istiod-render-{digest[:12]}"
 
 
 @functools.cache
