@@ -240,6 +240,9 @@ def openshift_injected(fixture: str) -> Injected:
 INFRASTRUCTURE: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "helm-gateway-chart": helm_gateway,
     "istioctl-install-egress-gateway": istioctl_egress_gateway,
+}
+# Waypoints istiod creates in an application's namespace, as the Gateway's own account.
+WAYPOINTS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "istiod-waypoint": lambda: waypoint(profile_named("ambient"), PLAIN_NAMESPACE),
     "istiod-waypoint-openshift": lambda: waypoint(AMBIENT_OPENSHIFT, OPENSHIFT_NAMESPACE),
 }
@@ -248,7 +251,8 @@ INFRASTRUCTURE: dict[str, Callable[[], list[dict[str, Any]]]] = {
 @cache
 def infrastructure(name: str) -> Injected:
     """A Deployment of the mesh's own, as Istio's installers (or istiod) produce it."""
-    deployments = [doc for doc in INFRASTRUCTURE[name]() if doc.get("kind") == "Deployment"]
+    produce = INFRASTRUCTURE[name] if name in INFRASTRUCTURE else WAYPOINTS[name]
+    deployments = [doc for doc in produce() if doc.get("kind") == "Deployment"]
     if len(deployments) != 1:
         raise RuntimeError(f"{name}: expected one Deployment, found {len(deployments)}")
     return Injected(name, deployments[0], frozenset({"gateway"}))

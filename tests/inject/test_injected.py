@@ -17,6 +17,7 @@ from tests.inject.corpus import (
     OPENSHIFT_FIXTURES,
     OPENSHIFT_WEBHOOK,
     OPT_OUTS,
+    WAYPOINTS,
     Injected,
     fixture_files,
     infrastructure,
@@ -65,7 +66,7 @@ def test_pod_of_injected_workload_is_admitted(case: tuple[str, str]) -> None:
     _assert_admitted(_app(case).pod())
 
 
-@pytest.mark.parametrize("name", sorted(INFRASTRUCTURE))
+@pytest.mark.parametrize("name", sorted([*INFRASTRUCTURE, *WAYPOINTS]))
 def test_mesh_gateway_is_admitted(name: str) -> None:
     item = infrastructure(name)
     _assert_admitted(item.workload)
