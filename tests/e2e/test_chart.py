@@ -1,7 +1,7 @@
-"""The Helm chart installed with `helm install` into a control plane of its own, and
-working: the webhook configurations it registered admit a granted pod with its labels,
-refuse an ungranted one, leave out the namespaces given in its values, and `helm
-uninstall` takes them away again.
+"""The Helm chart installed with `helm install` (and upgraded with `helm upgrade`) into a
+control plane of its own, and working: the webhook configurations it registered admit a
+granted pod with its labels, refuse an ungranted one, leave out the namespaces given in
+its values, and `helm uninstall` takes them away again.
 
 No kubelet runs here, so the chart's Deployment never starts a pod: egressguard runs
 beside the control plane as the chart's own service account (with the chart's RBAC), and
@@ -49,6 +49,10 @@ def chart_plane(
         run = Helm(plane)
         run("install", "egressguard", str(CHART), "--namespace", RELEASE_NAMESPACE,
             "--create-namespace", "--set", f"webhooks.excludedNamespaces={{{LEFT_OUT}}}")
+        # An upgrade that changes the pods: the certificate Job's pod template cannot
+        # change, so each revision runs its own Job.
+        run("upgrade", "egressguard", str(CHART), "--namespace", RELEASE_NAMESPACE,
+            "--reuse-values", "--set", "replicas=2", "--set", "resources.limits.memory=512Mi")
         yield plane, run
 
 
@@ -77,7 +81,10 @@ def test_the_release_holds_the_chart_objects(
     admin = plane.kubectl(ADMIN)
     assert "STATUS: deployed" in run("status", "egressguard", "--namespace", RELEASE_NAMESPACE)
     deployment = expect.stored(admin, "deployment", "egressguard", RELEASE_NAMESPACE)
-    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["replicas"] == 2  # the upgrade's value
+    assert "REVISION: 2" in run("status", "egressguard", "--namespace", RELEASE_NAMESPACE)
+    expect.stored(admin, "job", "egressguard-certs-2", RELEASE_NAMESPACE)
+    expect.absent(admin, "job", "egressguard-certs-1", RELEASE_NAMESPACE)
     for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
         stored = expect.stored(admin, kind, "egressguard")
         assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,32 @@ def test_hadolint_finds_nothing() -> None:
     result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.release
+def test_the_build_stage_builds_a_wheel_from_exactly_what_it_copies(tmp_path: Path) -> None:
+    """What the first stage runs, without Docker: its COPY sources into an empty folder,
+    then `python -m build --wheel` there; the wheel carries the example rules."""
+    source = tmp_path / "src"
+    source.mkdir()
+    build_stage = instructions()[:len(instructions()) - len(final_stage())]
+    for op, value in build_stage:
+        if op != "COPY":
+            continue
+        *names, target = value.split()
+        for name in names:
+            origin = REPO / name
+            destination = source / (name if target.endswith("/") or target == "./"
+                                     else target.removeprefix("./"))
+            if origin.is_dir():
+                shutil.copytree(origin, destination, ignore=shutil.ignore_patterns(
+                    "__pycache__", "*.pyc"))
+            else:
+                shutil.copy(origin, destination)
+    result = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir",
+                             str(tmp_path / "dist"), str(source)], capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = (tmp_path / "dist").glob("egressguard-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert "webhook/example_rules/config.yaml" in archive.namelist()
