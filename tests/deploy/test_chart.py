@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
+from webhook.loader import load_repository
 
 from .tools import CHART, DEPLOY, NAMESPACE, documents, helm, helm_template, kustomize
 
@@ -239,3 +242,39 @@ def test_no_value_can_remove_what_makes_the_webhook_safe() -> None:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert copy.deepcopy(container["securityContext"]["capabilities"]) == {"drop": ["ALL"]}
+
+
+def test_the_example_rules_load_from_a_configmap_volume_as_the_chart_mounts_it(
+    tmp_path: Path,
+) -> None:
+    """Every file of rules/ through rules.configMap.files, then laid out as the kubelet
+    mounts a ConfigMap volume with items (files under a timestamped folder, ..data linking
+    to it, a link per top-level name): the loader reads the same rules as from rules/."""
+    rules = CHART.parents[2] / "rules"
+    files = {p.relative_to(rules).as_posix(): p.read_text()
+             for p in sorted(rules.rglob("*")) if p.is_file()}
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"rules": {"source": "configMap",
+                                                "configMap": {"files": files}}}))
+    result = helm("template", "egressguard", str(CHART), "-f", str(values))
+    assert result.returncode == 0, result.stderr
+    docs = documents(result.stdout)
+    (config_map,) = [d for d in by_kind(docs, "ConfigMap")
+                     if d["metadata"]["name"] == "egressguard-rules"]
+    (deployment,) = by_kind(docs, "Deployment")
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                 if v["name"] == "rules"]
+    mount = tmp_path / "mount"
+    version = mount / "..2026_12_04_10_00_00.000000001"
+    for item in volume["configMap"]["items"]:
+        target = version / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(config_map["data"][item["key"]])
+    (mount / "..data").symlink_to(version.name)
+    for top in {path.split("/", 1)[0] for path in files}:
+        (mount / top).symlink_to(f"..data/{top}")
+    served = load_repository(mount).policy
+    original = load_repository(rules).policy
+    assert served.revision == original.revision
+    assert set(served.destinations) == set(original.destinations)
+    assert len(served.grants) == len(original.grants)
