@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import yaml
 
+from tests.server import reviews
+from webhook.model.review import parse_review
 from webhook.server.metrics import Metrics
 
 from .tools import DEPLOY
@@ -26,24 +29,18 @@ TARGET_LABELS = {"job", "instance", "pod", "namespace", "service", "endpoint", "
 
 
 def exported() -> dict[str, set[str]]:
-    """Series names the server exposes, with their label names."""
+    """Series names a server exposes once it has judged a request and loaded rules, with
+    their label names (every labelled metric then has a sample)."""
     metrics = Metrics()
+    request = parse_review(reviews.pod_review(reviews.host_network_pod()))
+    metrics.observe(webhook="validate", request=request, decision="denied", mode="enforce",
+                    seconds=0.001, codes=["host-network"])
+    metrics.rules_loaded_now(generation=1, revision="r", at=datetime.now(UTC))
     found: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
-        labels = {name for sample in family.samples for name in sample.labels}
-        labelnames = set(getattr(_collector(metrics, family.name), "_labelnames", ())) | labels
-        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(
-            family.type, [""])
-        for suffix in suffixes:
-            found[family.name + suffix] = labelnames | ({"le"} if suffix == "_bucket" else set())
+        for sample in family.samples:
+            found.setdefault(sample.name, set()).update(sample.labels)
     return found
-
-
-def _collector(metrics: Metrics, name: str) -> object:
-    for value in vars(metrics).values():
-        if getattr(value, "_name", None) == name:
-            return value
-    return None
 
 
 def alert_expressions() -> Iterator[tuple[str, str]]:
