@@ -317,8 +317,9 @@ def test_impostor_with_the_meshs_name_is_an_ordinary_container(judge: Judge) -> 
     pod["spec"]["initContainers"][0]["image"] = "registry.example.com/tools/iptables:1"
     pod["spec"]["initContainers"][0]["args"] = ["-x", "0.0.0.0/0"]
     decision = judge(pod)
-    # its capabilities count; its arguments are an ordinary program's; istio-cni skips the pod
-    assert decision.codes == ("net-capability", "mesh-opt-out")
+    # its capabilities count; its arguments are an ordinary program's; istio-cni skips the pod;
+    # and nothing of the mesh's redirects to the proxy
+    assert decision.codes == ("net-capability", "mesh-opt-out", "interception-excluded")
 
 
 @pytest.mark.parametrize("value", ["false", "False", "no", "off", "n", "disabled", " true"])

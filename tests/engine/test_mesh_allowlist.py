@@ -225,3 +225,17 @@ def test_flags_the_injector_always_writes_are_required(judge: Judge, dropped: st
     assert decision.codes == ("interception-excluded",)
     env = {"-i": ("ISTIO_SERVICE_CIDR", "*"), "-u": ("PROXY_UID", "1337")}[dropped]
     assert judge(_injected(args, env=[{"name": env[0], "value": env[1]}])).allowed
+
+
+def test_a_sidecar_needs_the_meshs_init_container(judge: Judge) -> None:
+    pod = _injected(INIT_ARGS)
+    del pod["spec"]["initContainers"]
+    decision = judge(pod)
+    assert decision.codes == ("interception-excluded",)
+    assert "istio-init or istio-validation" in decision.messages[0]
+
+
+def test_a_gateway_proxy_beside_the_pods_containers_is_not_a_sidecar(judge: Judge) -> None:
+    pod = _injected(INIT_ARGS)
+    _proxy(pod)["args"] = ["proxy", "router"]
+    assert judge(pod).codes == ("interception-excluded",)

@@ -152,6 +152,28 @@ def judge_proxy_container(
             f"{args_path}[1]",
             args[1],
         )
+    elif len(args) > 1 and args[1] != "sidecar" and not mesh.proxy_only:
+        # istio-cni redirects only a pod whose proxy is a sidecar; a gateway's or waypoint's
+        # proxy beside the pod's own containers captures nothing of theirs.
+        yield problem(
+            Code.INTERCEPTION_EXCLUDED,
+            container,
+            f"runs as a {fieldpath.shown(args[1])} beside the pod's own containers, which",
+            "istio-cni leaves uncaptured; run it as a sidecar",
+            f"{args_path}[1]",
+            args[1],
+        )
+    if args[1:2] == ["sidecar"] and not any(
+        c.name in ("istio-init", "istio-validation") for c in mesh.containers
+    ):
+        yield problem(
+            Code.INTERCEPTION_EXCLUDED,
+            container,
+            "runs without istio-init or istio-validation, which",
+            "leaves nothing redirecting the pod's traffic to it",
+            fieldpath.key(container.path, "name"),
+            "",
+        )
     for flag in parse_flags(args[2:], AGENT_FLAGS, {}):
         if flag.known:
             continue
