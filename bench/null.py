@@ -22,7 +22,12 @@ from aiohttp import web
 
 from webhook.model.review import review_response
 from webhook.server.intake import read_body
-from webhook.server.listener import TLSSite
+from webhook.server.listener import (
+    Connections,
+    TLSSite,
+    connection_limit,
+    raise_open_files_limit,
+)
 from webhook.server.runner import run
 from webhook.server.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT, Settings
 from webhook.server.tls import server_context
@@ -55,7 +60,8 @@ async def serve(*, cert: Path, key: Path, host: str, port: int) -> None:
     runner = web.AppRunner(create_null_app(), handle_signals=False)
     await runner.setup()
     site = TLSSite(runner, host=host, port=port, ssl_context=server_context(cert, key),
-                   read_timeout=DEFAULT_READ_TIMEOUT, keepalive_timeout=KEEPALIVE_TIMEOUT)
+                   read_timeout=DEFAULT_READ_TIMEOUT, keepalive_timeout=KEEPALIVE_TIMEOUT,
+                   connections=Connections(connection_limit(raise_open_files_limit())))
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ import pytest
 from tests.engine.conftest import DEVELOPER, Judge, PodFactory
 from tests.example_policy import CONFIG, DESTINATIONS, GRANTS, NOW
 from webhook.engine import evaluate
-from webhook.engine.entitlement import EgressRequest, parse_requests
+from webhook.engine.entitlement import MAX_REQUEST_ENTRIES, EgressRequest, parse_requests
 from webhook.model.review import AdmissionRequest, GroupVersionKind
 from webhook.model.rules import Policy
 
@@ -50,6 +50,26 @@ def test_malformed_request_entries_say_why(entry: str, reason: str) -> None:
     assert parsed.valid == ()
     assert len(parsed.malformed) == 1
     assert reason in parsed.malformed[0].reason
+
+
+def test_an_annotation_of_thousands_of_entries_is_read_only_to_its_bound_and_refused(
+    judge: Judge, pod: PodFactory
+) -> None:
+    """RELIABILITY 29: 130,000 unknown hosts in one dry-run pod once exhausted the memory."""
+    hosts = ",".join(f"h{i}.unknown.example:443" for i in range(130_000))
+    parsed = parse_requests(hosts)
+    assert parsed.too_many and len(parsed.valid) == MAX_REQUEST_ENTRIES
+    decision = judge(pod(service_account="checkout", annotations={EGRESS: hosts}))
+    assert not decision.allowed
+    assert len(decision.violations) <= MAX_REQUEST_ENTRIES + 1
+    assert any(f"more than {MAX_REQUEST_ENTRIES} entries" in m for m in decision.messages)
+    assert len(decision.summary.encode()) <= 4096
+
+
+def test_a_short_annotation_is_not_too_many() -> None:
+    exactly = ",".join(f"h{i}.example:443" for i in range(MAX_REQUEST_ENTRIES))
+    assert not parse_requests(exactly).too_many
+    assert parse_requests(exactly + ",one.more:443").too_many
 
 
 def test_malformed_entry_is_unknown_destination_naming_the_entry(

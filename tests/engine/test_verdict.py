@@ -21,7 +21,7 @@ def test_warnings_stay_short_and_bounded_in_total_for_kubectl_and_the_api_server
         policy=example_policy(), mode=Mode.WARN, namespace="shop", trusted=False, now=NOW,
     )
     assert decision.allowed
-    assert all(len(w) <= 240 for w in decision.warnings)
+    assert all(len(w) <= 120 for w in decision.warnings)  # kubectl's line (RELIABILITY 4)
     assert sum(len(w.encode()) for w in decision.warnings) <= 4096
     assert decision.warnings[-1].endswith("more warnings not shown")
 
@@ -33,6 +33,18 @@ def test_refusal_messages_are_bounded_each() -> None:
     )
     assert not decision.allowed
     assert all(len(m) <= 300 for m in decision.messages)
+
+
+def test_a_refusal_stays_small_however_many_violations_it_has() -> None:
+    """RELIABILITY 29: a 3 MB object once produced a 15.9 MB refusal through the API server."""
+    decision = decide(
+        Judged(violations=_many_long_violations(100_000)),
+        policy=example_policy(), mode=Mode.ENFORCE, namespace="shop", trusted=False, now=NOW,
+    )
+    assert not decision.allowed
+    assert len(decision.summary.encode()) <= 4096
+    assert decision.messages[-1].endswith("more problems not shown")
+    assert decision.messages[-1].startswith(str(100_000 - len(decision.messages) + 1))
 
 
 def test_a_waived_code_is_not_listed_and_the_warning_names_the_exception() -> None:

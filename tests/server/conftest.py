@@ -15,6 +15,7 @@ import pytest
 
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import KeyPair, build_ca, build_serving_certificate, certificate_info
+from webhook.server.keys import AUDIT
 from webhook.server.runner import RunningServer, start
 from webhook.server.settings import Settings
 
@@ -63,7 +64,13 @@ def rules_dir(tmp_path: Path) -> Path:
 class Server:
     running: RunningServer
     pki: Pki
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def audit(self) -> list[dict[str, Any]]:
+        """The audit lines written so far (the writer thread is waited for)."""
+        assert self.running.app[AUDIT].written()
+        return self.lines
 
     @property
     def port(self) -> int:

@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
+from webhook.server.settings import DEFAULT_MAX_BODY_BYTES, MiB
+
 from . import reviews
 from .conftest import Server, StartServer
 from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, read_reply, request_bytes
-
-MiB = 1024 * 1024
 
 
 def valid() -> dict[str, Any]:
@@ -101,10 +101,13 @@ async def test_hostile_body_gets_its_golden_answer(
 
 
 async def test_a_body_over_the_cap_is_413_before_it_is_read(server: Server) -> None:
-    raw = request_bytes("POST", "/validate", headers={"Content-Length": str(3 * MiB + 1)},
+    """RELIABILITY 20: past the cap, 413, which the API server takes as "not allowed"."""
+    raw = request_bytes("POST", "/validate",
+                        headers={"Content-Length": str(DEFAULT_MAX_BODY_BYTES + 1)},
                         length=False)
     reply = await exchange(server.port, raw, ca_pem=server.pki.ca_pem)
-    assert (reply.status, reply.json()) == (413, {"error": "the body exceeds 3145728 bytes"})
+    assert (reply.status, reply.json()) == (
+        413, {"error": f"the body exceeds {DEFAULT_MAX_BODY_BYTES} bytes"})
     assert b"allowed" not in reply.body
 
 
@@ -119,12 +122,13 @@ async def test_a_chunked_body_is_counted_as_it_arrives(start_server: StartServer
 
 
 async def test_an_update_review_near_the_cap_is_judged(server: Server) -> None:
-    """Object and oldObject of an UPDATE: the cap must leave room for both."""
-    obj = reviews.pod(annotations={"big": "x" * (MiB + MiB // 4)})
+    """RELIABILITY 20: object and oldObject of an UPDATE, each as large as the API server
+    accepts, with every character escaped as the API server's JSON encoder writes "<"."""
+    obj = reviews.pod(annotations={"big": "<" * (3 * MiB - 4096)})
     sent = reviews.pod_review(obj, operation="UPDATE", old=obj)
-    body = orjson.dumps(sent)
-    assert 2.5 * MiB < len(body) < 3 * MiB
-    reply = await server.post("/validate", body, timeout=30)
+    body = orjson.dumps(sent).replace(b"<", b"\\u003c")
+    assert 35 * MiB < len(body) <= DEFAULT_MAX_BODY_BYTES
+    reply = await server.post("/validate", body, timeout=60)
     assert reply.status == 200
     assert reply.json()["response"]["uid"] == sent["request"]["uid"]
 

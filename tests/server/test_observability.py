@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from webhook.server.keys import RULES
+
 from . import reviews
 from .conftest import Server, StartServer
 
@@ -17,10 +19,19 @@ async def test_healthz_answers_ok(server: Server) -> None:
 
 async def test_readyz_is_ready_with_rules_and_a_certificate(server: Server) -> None:
     reply = await server.get("/readyz")
-    body = reply.json()
-    assert reply.status == 200 and body["ready"] is True
-    assert body["rules"]["generation"] == 1 and body["rules"]["revision"]
-    assert int(body["certificate"]["serial"], 16) == reply.serial
+    assert (reply.status, reply.json()) == (200, {"ready": True, "missing": []})
+
+
+async def test_readyz_reveals_nothing_about_the_rules(
+    start_server: StartServer, rules_dir: Path
+) -> None:
+    """RELIABILITY 34: no rules path, revision or error text to whoever reaches the port."""
+    (rules_dir / "config.yaml").write_text("spec: [\n")
+    server = await start_server()
+    reply = await server.get("/readyz")
+    assert (reply.status, reply.json()) == (503, {"ready": False, "missing": ["rules"]})
+    for secret in (str(rules_dir), "config.yaml", "revision", "error"):
+        assert secret.encode() not in reply.body
 
 
 async def test_without_loadable_rules_readyz_refuses_until_they_load(
@@ -31,9 +42,8 @@ async def test_without_loadable_rules_readyz_refuses_until_they_load(
     config.write_text("apiVersion: egressguard.io/v1alpha1\nkind: Config\nspec: [\n")
     server = await start_server()
     reply = await server.get("/readyz")
-    assert reply.status == 503
-    assert reply.json()["ready"] is False and reply.json()["rules"] is None
-    assert any("config.yaml" in line for line in reply.json()["rulesError"])
+    assert (reply.status, reply.json()) == (503, {"ready": False, "missing": ["rules"]})
+    assert any("config.yaml" in line for line in server.running.app[RULES].last_error)
     # Not judged without rules: a 503 carrying the uid, never an admission.
     sent = reviews.secret_review(request_uid="before-rules")
     answer = await server.post("/validate", sent)

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from webhook.server.keys import RULES
+
 from . import reviews
 from .conftest import EXAMPLE_RULES, Server, StartServer
 from .wire import HOST, SERVICE_HOSTNAME, client_context, read_reply, request_bytes
@@ -68,8 +72,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 
 async def readiness(server: Server) -> dict[str, Any]:
-    body: dict[str, Any] = (await server.get("/readyz")).json()
-    return body
+    """What the server serves (from its state: /readyz reveals none of it), after a probe."""
+    await server.get("/readyz")
+    ready = (await server.get("/readyz")).status == 200
+    state = server.running.app[RULES]
+    snapshot = state.snapshot
+    return {
+        "ready": ready,
+        "rules": {"generation": snapshot.generation, "revision": snapshot.revision}
+        if snapshot is not None else None,
+        "rulesError": list(state.last_error),
+    }
 
 
 # -- certificates ----------------------------------------------------------------------
@@ -253,3 +266,56 @@ async def test_rules_that_appear_after_start_are_loaded(
     os.symlink(".worktrees/aaaa", root / "current")
     await eventually(lambda: _generation_is(server, 1), "the first checkout")
     assert (await server.get("/readyz")).status == 200
+
+
+# -- the sanity floor (RELIABILITY 33) -----------------------------------------------------
+
+
+def _empty(rules: Path) -> None:
+    for entry in rules.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _without_gateways(rules: Path) -> None:
+    config = rules / "config.yaml"
+    text = config.read_text()
+    start, end = text.index("  gateways:"), text.index("  mesh:")
+    config.write_text(text[:start] + text[end:])
+    stripe = rules / "destinations" / "stripe.yaml"  # names a gateway: would not load
+    stripe.write_text(stripe.read_text().replace("  gateway: payments-egressgateway\n", ""))
+
+
+def _without_grants(rules: Path) -> None:
+    shutil.rmtree(rules / "services")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [(_empty, "no-gateways"), (_without_gateways, "no-gateways"),
+     (_without_grants, "large-drop")],
+    ids=["empty checkout", "no gateways", "most grants gone"],
+)
+async def test_a_broken_change_that_loads_is_refused_and_the_last_good_rules_answer(
+    server: Server, rules_dir: Path, change: Callable[[Path], None], reason: str,
+) -> None:
+    impersonator = reviews.pod_review(reviews.pod("fake-gateway",
+                                                  labels={"istio": "egressgateway"}))
+    assert (await server.post("/validate", impersonator)).json()["response"]["allowed"] is False
+    before = await readiness(server)
+    async with Load(server, lambda: reviews.pod_review(reviews.stripe_pod())) as load:
+        change(rules_dir)
+        await eventually(
+            lambda: _metric_at_least(server, "egressguard_rules_refused_total",
+                                     {"reason": reason}, 1),
+            "the refused change",
+        )
+    assert load.failures == []
+    after = await readiness(server)
+    assert after["ready"] is True and after["rules"] == before["rules"]
+    assert after["rulesError"]  # kept for the logs, never shown on /readyz
+    reply = await server.post("/validate", impersonator)
+    assert reply.json()["response"]["allowed"] is False
+    assert "gateway-impersonation" in reply.json()["response"]["status"]["message"]

@@ -105,6 +105,10 @@ def add_parser(subparsers: Any) -> None:
         "--cert-dir", type=Path, default=Path("certs"), metavar="DIR",
         help="where the self-signed certificate goes without --cert (default: certs)"),
         DIRECTORY)
+    complete(parser.add_argument(
+        "--client-ca", type=existing_file, default=None, metavar="FILE",
+        help="serve only clients presenting a certificate this CA issued (the API server's, "
+             "from its AdmissionConfiguration)"), FILE)
     parser.add_argument("--host", default="0.0.0.0", metavar="ADDRESS",
                         help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=port_number, default=8443,
@@ -221,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
                 f"({'written to' if made else 'reused from'} {args.cert_dir}/).\n"
                 f"  Try:  curl --cacert {ca} https://{host}:{args.port}/readyz")
     settings = Settings(
-        rules=rules, cert=cert, key=key, host=args.host, port=args.port,
+        rules=rules, cert=cert, key=key, client_ca=args.client_ca, host=args.host,
+        port=args.port,
         max_body_bytes=args.max_body_bytes, read_timeout=args.read_timeout,
         reload_debounce_ms=args.reload_debounce_ms, watch=args.watch,
         own_namespace=args.own_namespace, kubeconfig=kubeconfig, in_cluster=cluster,

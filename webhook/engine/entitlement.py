@@ -21,6 +21,9 @@ from webhook.model.hosts import is_wildcard, normalize_host
 from webhook.model.review import JSONObject
 from webhook.model.rules import Access, Grant
 
+# A pod reaches a handful of destinations; the bound keeps what one annotation can make a
+# review cost (parsing, lookups, violations) small whatever the annotation holds.
+MAX_REQUEST_ENTRIES = 100
 _PORT = re.compile(r"[0-9]{1,5}")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
@@ -48,13 +51,17 @@ class MalformedEntry:
 class EgressRequests:
     valid: tuple[EgressRequest, ...] = ()
     malformed: tuple[MalformedEntry, ...] = ()
+    too_many: bool = False  # entries past MAX_REQUEST_ENTRIES were not read
 
 
 def parse_requests(value: str) -> EgressRequests:
-    """Reads ``"github.com:443, api.stripe.com:443"``: white space ignored, duplicates once."""
+    """Reads ``"github.com:443, api.stripe.com:443"``: white space ignored, duplicates once;
+    at most :data:`MAX_REQUEST_ENTRIES` entries are read."""
     valid: dict[EgressRequest, None] = {}
     malformed: dict[str, MalformedEntry] = {}
-    for raw in value.split(","):
+    entries = value.split(",", MAX_REQUEST_ENTRIES)
+    too_many = len(entries) > MAX_REQUEST_ENTRIES
+    for raw in entries[:MAX_REQUEST_ENTRIES]:
         entry = "".join(raw.split())
         if not entry:
             continue
@@ -75,7 +82,7 @@ def parse_requests(value: str) -> EgressRequests:
             malformed.setdefault(entry, MalformedEntry(entry, reason))
         else:
             valid[EgressRequest(host, int(port_part))] = None
-    return EgressRequests(tuple(valid), tuple(malformed.values()))
+    return EgressRequests(tuple(valid), tuple(malformed.values()), too_many)
 
 
 def grant_file(namespace: str, service_account: str, host: str, port: int) -> str:
@@ -103,6 +110,15 @@ def entitlement_of(ctx: Context, pod: PodView, service_account: str) -> Entitlem
         return result
     base = pod.annotation_path(annotation)
     requests = parse_requests(value)
+    if requests.too_many:
+        result.violations.append(
+            Violation(
+                Code.UNKNOWN_DESTINATION,
+                f"{annotation} lists more than {MAX_REQUEST_ENTRIES} entries; request only the "
+                "destinations the pod reaches",
+                base,
+            )
+        )
     for bad in requests.malformed:
         result.violations.append(
             Violation(

@@ -9,11 +9,14 @@ from datetime import datetime
 from webhook.model.decision import ALWAYS_ENFORCED, INFRASTRUCTURE_CODES, Decision, Violation
 from webhook.model.rules import Mode, Policy, PolicyException
 
-# kubectl truncates long warnings; the API server drops warnings past 4096 bytes in total.
-MAX_WARNING_LENGTH = 240
-MAX_WARNINGS_TOTAL = 3500
-# A refusal's status message lists every violation; each stays readable on its own.
+# Warnings are printed by kubectl one per line and read at a glance: each stays within 120
+# characters, and all of them within the API server's 4096 bytes in total.
+MAX_WARNING_LENGTH = 120
+MAX_WARNINGS_BYTES = 4000
+# A refusal's status message lists the violations; each stays readable on its own, and the
+# whole message stays small whatever the object holds (the API server relays it verbatim).
 MAX_MESSAGE_LENGTH = 300
+MAX_MESSAGES_BYTES = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +48,19 @@ def shorten(text: str, limit: int = MAX_WARNING_LENGTH) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _bounded(warnings: list[str]) -> tuple[str, ...]:
+def bounded(texts: Iterable[str], *, each: int, total: int, what: str) -> tuple[str, ...]:
+    """Distinct ``texts``, each shortened to ``each`` characters, in at most ``total`` UTF-8
+    bytes; past that, one last line says how many were left out."""
+    distinct = list(dict.fromkeys(shorten(text, each) for text in texts))
     kept: list[str] = []
-    total = 0
-    for warning in dict.fromkeys(shorten(w) for w in warnings):
-        if total + len(warning) > MAX_WARNINGS_TOTAL:
-            kept.append(f"{len(warnings) - len(kept)} more warnings not shown")
+    used = 0
+    for text in distinct:
+        size = len(text.encode())
+        if used + size > total - 40:  # room for the closing line below
+            kept.append(f"{len(distinct) - len(kept)} more {what} not shown")
             break
-        kept.append(warning)
-        total += len(warning)
+        kept.append(text)
+        used += size
     return tuple(kept)
 
 
@@ -98,15 +105,15 @@ def decide(
     if allowed:
         warnings.extend(f"{v.code}: {v.message}" for v in listed)
     codes = tuple(dict.fromkeys(v.code.value for v in listed))
-    messages = tuple(
-        dict.fromkeys(shorten(f"[{v.code}] {v.message}", MAX_MESSAGE_LENGTH) for v in listed)
-    )
+    messages = bounded((f"[{v.code}] {v.message}" for v in listed), each=MAX_MESSAGE_LENGTH,
+                       total=MAX_MESSAGES_BYTES, what="problems")
     return Decision(
         allowed=allowed,
         mode=mode,
         codes=codes,
         messages=messages,
-        warnings=_bounded(warnings),
+        warnings=bounded(warnings, each=MAX_WARNING_LENGTH, total=MAX_WARNINGS_BYTES,
+                         what="warnings"),
         patch=judged.patch if allowed else (),
         violations=tuple(listed),
     )

@@ -5,7 +5,8 @@ Two error families (STYLE): a policy violation is an AdmissionReview with
 except-ladder in :func:`admit` — 4xx with ``{"error": ...}`` for a body that is not a
 review we accept, 503 before rules are loaded, and 500 for an unexpected exception,
 logged with its traceback and still carrying the uid when it was read. None of them is
-ever ``allowed: true``.
+ever ``allowed: true``. Past the bounds of :mod:`webhook.server.limits` a review is
+refused with 429 unjudged, and one whose decision does not come in time with 503.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from webhook.model.review import AdmissionRequest, MalformedReview, parse_review
 from webhook.model.rules import Policy
 from webhook.server.decoding import UndecodableBody, decode_json
 from webhook.server.intake import RefusedRequest, read_body
-from webhook.server.keys import NAMESPACES, OUTCOME, RULES, SETTINGS, Outcome
+from webhook.server.keys import IN_FLIGHT, METRICS, NAMESPACES, OUTCOME, RULES, SETTINGS, Outcome
+from webhook.server.limits import QUICK_REFUSAL_BYTES, Overloaded, TooSlow
 from webhook.server.namespaces import NamespaceLabels
 from webhook.server.responses import Answer, complete, errored, from_decision
 
@@ -64,11 +66,45 @@ def namespace_labels(request: AdmissionRequest, policy: Policy, source: Namespac
     return labels
 
 
+async def overloaded(http: web.Request, outcome: Outcome, reason: str) -> web.Response:
+    """The fast refusal: a 429 AdmissionReview when the body is small enough to read for
+    its uid, else an HTTP 429 closing the connection. Never ``allowed: true``."""
+    settings = http.app[SETTINGS]
+    http.app[METRICS].overloaded.labels(reason=reason).inc()
+    outcome.error = f"overloaded: too many {reason} in flight"
+    message = "egressguard is answering too many reviews at once; retry shortly"
+    declared = http.content_length
+    if declared is not None and declared <= QUICK_REFUSAL_BYTES:
+        try:
+            body = await read_body(http, max_body_bytes=QUICK_REFUSAL_BYTES,
+                                   timeout=settings.read_timeout)
+            review = parse_review(decode_json(body, max_depth=settings.max_depth))
+        except (RefusedRequest, UndecodableBody, MalformedReview):
+            pass
+        else:
+            outcome.request = review
+            return reply(errored(HTTPStatus.TOO_MANY_REQUESTS, message), review)
+    return json_error(HTTPStatus.TOO_MANY_REQUESTS, message, close=True)
+
+
 async def admit(http: web.Request, *, webhook: str) -> web.Response:
-    app = http.app
-    settings = app[SETTINGS]
     outcome = Outcome(webhook=webhook)
     http[OUTCOME] = outcome
+    settings = http.app[SETTINGS]
+    declared = http.content_length
+    reserved = min(declared if declared is not None else settings.max_body_bytes,
+                   settings.max_body_bytes)
+    try:
+        with http.app[IN_FLIGHT].enter(reserved):
+            return await judge(http, outcome)
+    except Overloaded as error:
+        return await overloaded(http, outcome, error.reason)
+
+
+async def judge(http: web.Request, outcome: Outcome) -> web.Response:
+    app = http.app
+    settings = app[SETTINGS]
+    webhook = outcome.webhook
     review: AdmissionRequest | None = None
     try:
         body = await read_body(
@@ -83,9 +119,13 @@ async def admit(http: web.Request, *, webhook: str) -> web.Response:
         labels = namespace_labels(
             review, snapshot.policy, app[NAMESPACES], settings.namespace_modes
         )
-        decision = evaluate(
-            review, snapshot.policy, now=settings.clock(), namespace_labels=labels,
-            namespace_terminating=app[NAMESPACES].terminating(namespace_of(review)),
+        now = settings.clock()
+        judged = review
+        terminating = app[NAMESPACES].terminating(namespace_of(review))
+        decision = await app[IN_FLIGHT].judge(
+            lambda: evaluate(judged, snapshot.policy, now=now, namespace_labels=labels,
+                             namespace_terminating=terminating),
+            size=len(body), deadline=settings.decision_timeout,
         )
     except RefusedRequest as error:
         outcome.error = error.message
@@ -93,6 +133,14 @@ async def admit(http: web.Request, *, webhook: str) -> web.Response:
     except (UndecodableBody, MalformedReview) as error:
         outcome.error = str(error)
         return json_error(HTTPStatus.BAD_REQUEST, str(error))
+    except TooSlow:
+        assert review is not None
+        app[METRICS].decision_timeouts.inc()
+        outcome.error = "decision timed out"
+        message = (f"egressguard could not judge this object within "
+                   f"{settings.decision_timeout:g} seconds; make it smaller")
+        return reply(errored(HTTPStatus.SERVICE_UNAVAILABLE, message), review,
+                     status=HTTPStatus.SERVICE_UNAVAILABLE)
     except RulesNotLoaded:
         assert review is not None
         outcome.error = "no rules loaded"

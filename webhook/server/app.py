@@ -21,13 +21,17 @@ from webhook.server.audit import AuditLog
 from webhook.server.keys import (
     AUDIT,
     CERTIFICATES,
+    CONNECTIONS,
     DRAINING,
+    IN_FLIGHT,
     METRICS,
     NAMESPACES,
     OUTCOME,
     RULES,
     SETTINGS,
 )
+from webhook.server.limits import InFlight
+from webhook.server.listener import Connections, connection_limit, raise_open_files_limit
 from webhook.server.metrics import Metrics
 from webhook.server.metrics_listener import exposition
 from webhook.server.namespaces import NamespaceLabels, WithoutCluster, from_cluster
@@ -41,9 +45,14 @@ WATCHER_STOP_TIMEOUT = 5.0
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts each admission answer and times it, body read included."""
+    """Counts each admission answer and times it, body read included.
+
+    While draining, every answer also tells the client to close its connection, so that
+    keep-alive clients reconnect to a replica that stays."""
     started = time.perf_counter()
     response = await handler(request)
+    if request.app[DRAINING].is_set():
+        response.force_close()
     outcome = request.get(OUTCOME)
     if outcome is not None:
         verdict = outcome.verdict
@@ -87,23 +96,23 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready only with rules and a certificate loaded, and not shutting down."""
-    rules = request.app[RULES].snapshot
-    certificate = request.app[CERTIFICATES].current
-    draining = request.app[DRAINING].is_set()
-    ready = rules is not None and certificate is not None and not draining
-    body = {
-        "ready": ready,
-        "rules": {"revision": rules.revision, "generation": rules.generation}
-        if rules is not None else None,
-        "rulesError": request.app[RULES].last_error[:20],
-        "certificate": {"serial": format(certificate.info.serial, "x"),
-                        "notAfter": certificate.info.not_after.isoformat()}
-        if certificate is not None else None,
-        "namespacesSynced": request.app[NAMESPACES].synced,
-        "draining": draining,
-    }
-    return web.Response(status=200 if ready else 503, body=orjson.dumps(body),
+    """Ready only with rules and a certificate loaded, an audit log that is being written,
+    and not shutting down.
+
+    Anyone who reaches the port can ask, so the answer names which condition is missing and
+    nothing else: no rules path, revision or error text (those are in the logs and
+    metrics)."""
+    app = request.app
+    missing = [
+        name for name, ok in (
+            ("rules", app[RULES].snapshot is not None),
+            ("certificate", app[CERTIFICATES].current is not None),
+            ("audit", not app[AUDIT].failing),
+            ("draining", not app[DRAINING].is_set()),
+        ) if not ok
+    ]
+    body = {"ready": not missing, "missing": missing}
+    return web.Response(status=503 if missing else 200, body=orjson.dumps(body),
                         content_type="application/json")
 
 
@@ -139,6 +148,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     stop.set()
     app[NAMESPACES].stop()
+    app[IN_FLIGHT].close()
+    app[AUDIT].close()
     if watchers:
         _, pending = await asyncio.wait(watchers, timeout=WATCHER_STOP_TIMEOUT)
         for task in pending:
@@ -153,9 +164,15 @@ def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None)
     app[SETTINGS] = settings
     app[METRICS] = registry = Metrics()
     app[RULES] = RulesState(settings.rules, settings.loader(), registry, settings.clock)
-    app[CERTIFICATES] = CertificateStore(settings.cert, settings.key, registry)
+    app[CERTIFICATES] = CertificateStore(settings.cert, settings.key, registry,
+                                         settings.client_ca)
     app[NAMESPACES] = namespaces if namespaces is not None else namespace_source(settings)
-    app[AUDIT] = AuditLog(settings.audit_sink)
+    app[AUDIT] = AuditLog(settings.audit_sink, on_lost=registry.audit_failures.inc)
+    app[IN_FLIGHT] = InFlight(settings.max_in_flight, settings.max_in_flight_bytes)
+    app[CONNECTIONS] = Connections(
+        settings.max_connections or connection_limit(raise_open_files_limit()),
+        on_evict=registry.connections_evicted.inc,
+    )
     app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_post("/mutate", admission.mutate)

@@ -4,10 +4,22 @@ Every decision is recorded, dry-run requests included (they carry ``dryRun: true
 so are requests egressguard failed to judge (``allowed: false`` with an ``error``): an
 auditor must be able to account for every answer the API server received. Operational
 logs go to stderr, so stdout stays machine-readable.
+
+Lines are written by one thread, never by the event loop: a reader of stdout that stalls
+(or a full disk) must not freeze the server, health checks included. Lines wait in a
+bounded queue; when it is full, or a write fails, or a line has waited longer than
+:data:`STALL_SECONDS`, the log is *failing*: the lines are counted as lost and ``/readyz``
+says not ready, so the Service sends reviews to replicas that can record them, until
+writing works again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
+import threading
+import time as clock
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -31,11 +43,64 @@ def _name(request: AdmissionRequest) -> str:
     return ""
 
 
-class AuditLog:
-    """Writes audit records through ``sink`` (stdout in production)."""
+log = logging.getLogger("egressguard.audit")
+QUEUE_LINES = 10_000
+STALL_SECONDS = 5.0
 
-    def __init__(self, sink: Callable[[str], None]) -> None:
+
+class AuditLog:
+    """Writes audit records through ``sink`` (stdout in production) from a writer thread."""
+
+    def __init__(self, sink: Callable[[str], None],
+                 on_lost: Callable[[], None] = lambda: None) -> None:
         self._sink = sink
+        self._on_lost = on_lost
+        self._queue: queue.Queue[tuple[float, str] | None] = queue.Queue(QUEUE_LINES)
+        self._write_failed = False
+        self._writing_since = 0.0  # when the line being written was queued; 0: none
+        self._writer = threading.Thread(target=self._write, name="audit", daemon=True)
+        self._writer.start()
+
+    @property
+    def failing(self) -> bool:
+        """Lines are being lost, or wait too long to be written."""
+        waiting = self._writing_since
+        return self._write_failed or self._queue.full() or (
+            waiting > 0 and clock.monotonic() - waiting > STALL_SECONDS)
+
+    def _lost(self) -> None:
+        self._on_lost()
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            queued, line = item
+            self._writing_since = queued
+            try:
+                self._sink(line)
+            except Exception as error:  # a full disk, a closed pipe
+                if not self._write_failed:
+                    log.error("audit log cannot be written (%s); reporting not ready", error)
+                self._write_failed = True
+                self._lost()
+            else:
+                self._write_failed = False
+            finally:
+                self._writing_since = 0.0
+                self._queue.task_done()
+
+    def written(self, timeout: float = 5.0) -> bool:
+        """Waits until every queued line was handed to the sink (tests, shutdown)."""
+        deadline = clock.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if clock.monotonic() > deadline:
+                return False
+            clock.sleep(0.001)
+        return True
+
+    def close(self) -> None:
+        self.written(timeout=1.0)
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
 
     def record(
         self,
@@ -69,4 +134,7 @@ class AuditLog:
         }
         if error:
             entry["error"] = error
-        self._sink(orjson.dumps(entry).decode())
+        try:
+            self._queue.put_nowait((clock.monotonic(), orjson.dumps(entry).decode()))
+        except queue.Full:
+            self._lost()

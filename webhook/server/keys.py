@@ -10,6 +10,8 @@ from aiohttp import web
 from webhook.model.decision import Decision
 from webhook.model.review import AdmissionRequest
 from webhook.server.audit import AuditLog
+from webhook.server.limits import InFlight
+from webhook.server.listener import Connections
 from webhook.server.metrics import Metrics
 from webhook.server.namespaces import NamespaceLabels
 from webhook.server.rules import RulesState
@@ -39,5 +41,7 @@ RULES = web.AppKey("rules", RulesState)
 CERTIFICATES = web.AppKey("certificates", CertificateStore)
 NAMESPACES = web.AppKey("namespaces", NamespaceLabels)
 AUDIT = web.AppKey("audit", AuditLog)
+CONNECTIONS = web.AppKey("connections", Connections)
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 DRAINING = web.AppKey("draining", asyncio.Event)  # set on SIGTERM: /readyz says not ready
 OUTCOME = web.RequestKey("outcome", Outcome)

@@ -1,4 +1,5 @@
-"""The TLS listener, with deadlines for clients too slow to be the API server.
+"""The TLS listener: deadlines for clients too slow to be the API server, and a bound on
+open connections.
 
 aiohttp bounds idle keep-alive connections but not a request that trickles in: a client
 sending one header byte a second (slowloris) would hold a connection for ever. Here every
@@ -6,14 +7,23 @@ phase has a deadline shorter than the webhook timeout: the TLS handshake, the re
 and headers (from the first byte of a request until its headers are complete), and the
 body (read under a deadline by the admission handler). Automatic decompression is off:
 compressed bodies are refused before they are read.
+
+Connections are bounded so that file descriptors never run out: the soft limit is raised
+to the hard one at start, three quarters of it go to established connections, and the
+rest stays free for handshakes in progress, the files the server reads and its watches.
+Past the bound, the connection idle the longest is closed: the API server reuses its
+connections all the time, so those it holds are never the longest idle, and a new
+connection always finds room.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,18 +35,82 @@ MAX_LINE_SIZE = 8190
 MAX_FIELD_SIZE = 8190
 # Access lines at DEBUG: the audit log already records every admission answer.
 ACCESS_LOG = logging.getLogger("egressguard.access")
+log = logging.getLogger("egressguard.listener")
+# File descriptors kept for the server's own files, watches and handshakes in progress.
+RESERVED_DESCRIPTORS = 64
+
+
+def raise_open_files_limit() -> int:
+    """Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as error:
+            log.warning("could not raise the open-files limit from %d: %s", soft, error)
+    return soft
+
+
+def connection_limit(open_files: int) -> int:
+    """Established connections allowed with ``open_files`` descriptors."""
+    return max(16, (open_files - RESERVED_DESCRIPTORS) * 3 // 4)
+
+
+class Connections:
+    """The open connections, oldest first; past ``limit`` the longest idle is closed."""
+
+    def __init__(self, limit: int, on_evict: Callable[[], None] = lambda: None) -> None:
+        self.limit = limit
+        self._open: dict[DeadlineRequestHandler, None] = {}
+        self._on_evict = on_evict
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def opened(self, handler: DeadlineRequestHandler) -> None:
+        self._open[handler] = None
+        if len(self._open) > self.limit:
+            idle = [h for h in self._open if h.idle]
+            victim = min(idle, key=lambda h: h.last_active) if idle else handler
+            self._on_evict()
+            victim.drop()
+
+    def closed(self, handler: DeadlineRequestHandler) -> None:
+        self._open.pop(handler, None)
 
 
 class DeadlineRequestHandler(RequestHandler):
     """Closes a connection whose request headers do not arrive within ``header_timeout``."""
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout: float,
+                 connections: Connections, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._header_deadline: asyncio.TimerHandle | None = None
         self._requests_seen = 0
+        self._connections = connections
+        self.last_active = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """Between requests: nothing being read, judged or answered."""
+        return not self._request_in_progress and not self._messages \
+            and self._header_deadline is None
+
+    def drop(self) -> None:
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.last_active = asyncio.get_running_loop().time()
+        self._connections.opened(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = asyncio.get_running_loop().time()
         super().data_received(data)
         if self._request_count != self._requests_seen:
             # A request's headers are complete: its body has its own deadline.
@@ -52,11 +126,10 @@ class DeadlineRequestHandler(RequestHandler):
     def _headers_too_slow(self, requests_before: int) -> None:
         self._header_deadline = None
         if self._request_count == requests_before:
-            self.force_close()
-            if self.transport is not None:
-                self.transport.close()
+            self.drop()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self._connections.closed(self)
         if self._header_deadline is not None:
             self._header_deadline.cancel()
             self._header_deadline = None
@@ -68,8 +141,10 @@ class TLSSite(web.BaseSite):
 
     def __init__(self, runner: web.AppRunner, *, host: str, port: int,
                  ssl_context: ssl.SSLContext, read_timeout: float,
-                 keepalive_timeout: float, backlog: int = 128) -> None:
+                 keepalive_timeout: float, connections: Connections,
+                 backlog: int = 128) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self.connections = connections
         self._host = host
         self._port = port
         self._read_timeout = read_timeout
@@ -93,6 +168,7 @@ class TLSSite(web.BaseSite):
         return DeadlineRequestHandler(
             manager,
             header_timeout=self._read_timeout,
+            connections=self.connections,
             loop=asyncio.get_running_loop(),
             keepalive_timeout=self._keepalive_timeout,
             access_log=ACCESS_LOG,

@@ -126,8 +126,45 @@ class Metrics:
             "1 when namespace labels are known (watch synced, or no cluster used).",
             registry=self.registry,
         )
+        self.rules_refused = Counter(
+            "egressguard_rules_refused",
+            "Rules changes that loaded but failed the sanity floor (no gateways, no "
+            "destinations, a large drop); the previous rules kept serving.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.overloaded = Counter(
+            "egressguard_overload_refusals",
+            "Reviews refused unjudged because too many requests or bytes were in flight.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.decision_timeouts = Counter(
+            "egressguard_decision_timeouts",
+            "Reviews refused because their decision did not come within its deadline.",
+            registry=self.registry,
+        )
+        self.audit_failures = Counter(
+            "egressguard_audit_failures",
+            "Audit lines that could not be written (the replica reports not ready).",
+            registry=self.registry,
+        )
+        self.connections_evicted = Counter(
+            "egressguard_connections_evicted",
+            "Idle connections closed to keep open connections within their bound.",
+            registry=self.registry,
+        )
+        self.open_connections = Gauge(
+            "egressguard_open_connections",
+            "Established client connections.",
+            registry=self.registry,
+        )
         for what in ("rules", "certificate"):
             self.reload_errors.labels(what=what)
+        for reason in ("no-gateways", "no-destinations", "large-drop"):
+            self.rules_refused.labels(reason=reason)
+        for reason in ("requests", "bytes"):
+            self.overloaded.labels(reason=reason)
 
     def namespace_label(self, namespace: str) -> str:
         """``namespace`` if it is a namespace name and the series budget allows it."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from webhook.server.keys import METRICS, NAMESPACES, RULES
+from webhook.server.keys import CONNECTIONS, METRICS, NAMESPACES, RULES
 from webhook.server.metrics import CONTENT_TYPE
 
 log = logging.getLogger("egressguard.metrics")
@@ -26,6 +26,7 @@ def exposition(app: web.Application) -> web.Response:
     registry.namespace_cache_synced.set(1 if app[NAMESPACES].synced else 0)
     rules = app[RULES]
     registry.rules_reload_failing.set(1 if rules.last_error or rules.snapshot is None else 0)
+    registry.open_connections.set(len(app[CONNECTIONS]))
     return web.Response(body=registry.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 

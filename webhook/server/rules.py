@@ -5,6 +5,14 @@ loads completely replaces the served one, in a single reference assignment. A re
 reads :attr:`RulesState.snapshot` once and judges with that snapshot only, so each
 request sees one consistent Policy (RELIABILITY 26, 27). A repository that does not load
 keeps the old snapshot; the reason is logged with file and line and counted.
+
+A repository that loads can still be a broken change: an empty or half-synced checkout
+loads as "no rules", and with no gateways configured nothing protects them. So a loaded
+repository must also pass a sanity floor (RELIABILITY 33): at least one gateway and one
+destination, and, while rules are served, no sudden drop to under half of the
+destinations and grants served. A change that fails it is refused, logged and counted,
+like one that does not load. A deliberate large removal is served after a restart (the
+first load of a replica only checks the floor).
 """
 
 from __future__ import annotations
@@ -43,6 +51,35 @@ def describe_failure(error: Exception) -> list[str]:
     if problems:
         return [str(problem) for problem in problems]
     return [f"{type(error).__name__}: {error}"]
+
+
+# A change keeping less than this share of the destinations and grants served is refused.
+LARGEST_DROP = 0.5
+# Below this many destinations and grants, a change is not judged by its size.
+DROP_CHECKED_FROM = 10
+
+
+def _size(policy: Policy) -> int:
+    return len(policy.destinations) + len(policy.grants)
+
+
+def below_floor(policy: Policy, served: Policy | None) -> tuple[str, str] | None:
+    """(metric reason, message) when ``policy`` must not replace ``served``; else None."""
+    if not policy.config.gateways:
+        return "no-gateways", ("config.yaml configures no gateways; an empty or partly "
+                               "synced repository is not a rules change")
+    if not policy.destinations:
+        return "no-destinations", ("the repository holds no destinations; an empty or partly "
+                                   "synced repository is not a rules change")
+    if served is not None and _size(served) >= DROP_CHECKED_FROM \
+            and _size(policy) < _size(served) * LARGEST_DROP:
+        return "large-drop", (
+            f"the change keeps {len(policy.destinations)} destinations and "
+            f"{len(policy.grants)} grants of {len(served.destinations)} and "
+            f"{len(served.grants)} served; a drop this large is refused while serving (a "
+            "restart serves it)"
+        )
+    return None
 
 
 def settle_heap() -> None:
@@ -90,6 +127,14 @@ class RulesState:
             for warning in getattr(loaded, "warnings", ()) or ():
                 log.warning("rules: %s", warning)
             current = self.snapshot
+            refused = below_floor(policy, current.policy if current else None)
+            if refused is not None:
+                reason, message = refused
+                self.last_error = [message]
+                self._metrics.rules_refused.labels(reason=reason).inc()
+                log.error("rules in %s refused as a broken change; still serving %s: %s",
+                          self.path, current.revision if current else "nothing", message)
+                return False
             if current is not None and policy.revision and policy.revision == current.revision:
                 self.last_error = []
                 return False

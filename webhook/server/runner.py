@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from webhook.server.app import create_app
-from webhook.server.keys import CERTIFICATES, DRAINING, SETTINGS
+from webhook.server.keys import CERTIFICATES, CONNECTIONS, DRAINING, SETTINGS
 from webhook.server.listener import TLSSite
 from webhook.server.metrics_listener import start_metrics_listener
 from webhook.server.namespaces import NamespaceLabels
@@ -59,6 +59,7 @@ async def start(settings: Settings, *, namespaces: NamespaceLabels | None = None
             ssl_context=app[CERTIFICATES].listening_context(),
             read_timeout=settings.read_timeout,
             keepalive_timeout=settings.keepalive_timeout,
+            connections=app[CONNECTIONS],
         )
         await site.start()
     except BaseException:

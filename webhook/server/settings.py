@@ -17,8 +17,20 @@ from typing import Protocol
 from webhook.model.rules import Policy
 
 MiB = 1024 * 1024
-# The API server sends reviews of up to ~3 MiB (object and oldObject of an UPDATE).
-DEFAULT_MAX_BODY_BYTES = 3 * MiB
+# The API server accepts request bodies of up to 3 MiB, and writes each string of an object
+# as Go's JSON encoder does: "<", ">", "&" and control characters as six-byte "\u003c"
+# escapes. An UPDATE review carries the object and the oldObject, so a review the API
+# server sends for an object it accepted may reach 2 x 6 x 3 MiB, plus the request around
+# them.
+API_SERVER_MAX_REQUEST_BYTES = 3 * MiB
+JSON_ESCAPE_GROWTH = 6
+DEFAULT_MAX_BODY_BYTES = 2 * JSON_ESCAPE_GROWTH * API_SERVER_MAX_REQUEST_BYTES + MiB
+# Reviews read or judged at once, and the bodies they hold between them: within the
+# deploy/ memory limit with room for the rules, whatever clients send.
+DEFAULT_MAX_IN_FLIGHT = 64
+DEFAULT_MAX_IN_FLIGHT_BYTES = 80 * MiB
+# A decision must come well within the webhook configurations' timeoutSeconds (10).
+DEFAULT_DECISION_TIMEOUT = 4.0
 # Shorter than the webhook configurations' timeoutSeconds (10), so a slow client is cut off
 # before the API server gives up on us.
 DEFAULT_READ_TIMEOUT = 5.0
@@ -70,6 +82,14 @@ class Settings:
     # idle timeout (90 s), so the client closes first and never sends a review down a
     # connection we are closing.
     keepalive_timeout: float = 120.0
+    # Open connections at most; past it the longest-idle ones are closed. None: from the
+    # file-descriptor limit, keeping room for the files and watches the server itself uses.
+    max_connections: int | None = None
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    max_in_flight_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES
+    decision_timeout: float = DEFAULT_DECISION_TIMEOUT
+    # Clients must present a certificate from this CA (the API server's, when configured).
+    client_ca: Path | None = None
     reload_debounce_ms: int = DEFAULT_DEBOUNCE_MS
     watch: bool = True  # reload rules and certificate when their files change
     own_namespace: str | None = None

@@ -26,13 +26,27 @@ log = logging.getLogger("egressguard.tls")
 RETRY_AFTER_WATCH_FAILURE = 5.0
 
 
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """A TLS 1.2+ server context; raises ``OSError``/``ssl.SSLError`` on bad files."""
+# TLS 1.2 suites: forward secret (ECDHE) and authenticated encryption (AES-GCM, ChaCha20)
+# only, as the API server's Go client offers first; no CBC, no RSA key exchange. TLS 1.3
+# suites are all AEAD and are not configurable here.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    """A TLS 1.2+ server context; raises ``OSError``/``ssl.SSLError`` on bad files.
+
+    With ``client_ca``, every client must present a certificate that CA issued: the API
+    server does, when its AdmissionConfiguration gives it one for this webhook.
+    """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
     context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
     context.set_alpn_protocols(["http/1.1"])  # the API server would otherwise try HTTP/2
     context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -46,20 +60,23 @@ class LoadedCertificate:
 class CertificateStore:
     """The serving certificate: what new connections get, and what ``/readyz`` checks."""
 
-    def __init__(self, cert: Path, key: Path, metrics: Metrics) -> None:
+    def __init__(self, cert: Path, key: Path, metrics: Metrics,
+                 client_ca: Path | None = None) -> None:
         self.cert = cert
         self.key = key
+        self.client_ca = client_ca
         self._metrics = metrics
         self.current: LoadedCertificate | None = None
         self._listening: ssl.SSLContext | None = None
 
     def _load(self) -> LoadedCertificate:
         cert_bytes = self.cert.read_bytes()
-        context = server_context(self.cert, self.key)
+        context = server_context(self.cert, self.key, self.client_ca)
+        client_ca = self.client_ca.read_bytes() if self.client_ca is not None else b""
         return LoadedCertificate(
             context=context,
             info=certificate_info(cert_bytes),
-            fingerprint=hashlib.sha256(cert_bytes + self.key.read_bytes()).hexdigest(),
+            fingerprint=hashlib.sha256(cert_bytes + self.key.read_bytes() + client_ca).hexdigest(),
         )
 
     def reload(self) -> bool:
@@ -88,7 +105,7 @@ class CertificateStore:
             if self.current is None and not self.reload():
                 raise RuntimeError(f"no certificate loaded from {self.cert} and {self.key}")
             assert self.current is not None
-            listening = server_context(self.cert, self.key)
+            listening = server_context(self.cert, self.key, self.client_ca)
             listening.sni_callback = self._select
             self._listening = listening
         return self._listening
@@ -100,12 +117,16 @@ class CertificateStore:
             connection.context = current.context
         return None
 
+    def _files(self) -> tuple[Path, ...]:
+        return (self.cert, self.key) if self.client_ca is None else (
+            self.cert, self.key, self.client_ca)
+
     async def watch(self, *, debounce_ms: int, stop: asyncio.Event) -> None:
         """Reloads after every debounced batch of changes to the files, until ``stop``."""
         while not stop.is_set():
             try:
                 async for _ in changes(
-                    lambda: roots_of((self.cert, self.key)), debounce_ms=debounce_ms, stop=stop
+                    lambda: roots_of(self._files()), debounce_ms=debounce_ms, stop=stop
                 ):
                     self.reload()
             except Exception:
