@@ -107,6 +107,21 @@ def app_runs_as_proxy_uid(pod: Pod) -> None:
     app.setdefault("securityContext", {})["runAsUser"] = uid
 
 
+def app_runs_in_proxy_group(pod: Pod) -> None:
+    """The app container in the group istio-iptables leaves uncaptured (``-g``, else ``-u``)."""
+    args = _init(pod)["args"]
+    gid = int(args[args.index("-g" if "-g" in args else "-u") + 1])
+    app = next(c for c in pod["spec"]["containers"] if c["name"] not in (PROXY, *INIT_NAMES))
+    app.setdefault("securityContext", {})["runAsGroup"] = gid
+
+
+def app_runs_as(uid: int) -> Callable[[Pod], None]:
+    def change(pod: Pod) -> None:
+        app = next(c for c in pod["spec"]["containers"] if c["name"] not in (PROXY, *INIT_NAMES))
+        app.setdefault("securityContext", {})["runAsUser"] = uid
+    return change
+
+
 def drop_run_validation(pod: Pod) -> None:
     _init(pod)["args"].remove("--run-validation")
 
@@ -155,6 +170,7 @@ TAMPERINGS = (
     Tampering("proxy-extra-volume-mount", OVERRIDE, extra_proxy_mount),
     Tampering("impostor-istio-init-in-containers", "mesh-opt-out", impostor_init),
     Tampering("app-runs-as-proxy-uid", "proxy-uid", app_runs_as_proxy_uid),
+    Tampering("app-runs-in-proxy-gid", "proxy-uid", app_runs_in_proxy_group),
 )
 
 # Only on istio-init: istio-validation is written with --skip-rule-apply by Istio itself.
@@ -168,3 +184,10 @@ VALIDATION_ONLY: tuple[Tampering, ...] = (
     Tampering("validation-without-run-validation", EXCLUDED, drop_run_validation),
 )
 
+# Changes that open nothing, on the profiles where a UID-based rule could mistake them:
+# under TPROXY istio-proxy itself runs as UID 0 but istio-iptables exempts 1337; on
+# OpenShift the namespace's UID is the proxy's and 1337 is an ordinary UID.
+HARMLESS: tuple[tuple[str, str, Callable[[Pod], None]], ...] = (
+    ("tproxy", "app-runs-as-root-under-tproxy", app_runs_as(0)),
+    ("openshift-namespace-uid", "app-runs-as-1337-on-openshift", app_runs_as(1337)),
+)

@@ -8,6 +8,7 @@ namespace's default service account.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,7 +27,13 @@ from tests.inject.corpus import (
 )
 from tests.inject.judging import describe, verdict
 from tests.inject.profiles import PROFILES
-from tests.inject.tampering import INIT_ONLY, TAMPERINGS, VALIDATION_ONLY, Tampering
+from tests.inject.tampering import (
+    HARMLESS,
+    INIT_ONLY,
+    TAMPERINGS,
+    VALIDATION_ONLY,
+    Tampering,
+)
 
 APPLICATIONS = [(profile.name, fixture.stem) for profile in PROFILES
                 for fixture in fixture_files()]
@@ -84,6 +91,17 @@ def test_tampered_injected_pod_is_refused(profile: str, fixture: str,
     assert tampering.code in result.decision.codes, describe(result)
     # The code comes from the tampering, not from the pod it was applied to.
     assert tampering.code not in base.decision.codes, describe(base)
+
+
+@pytest.mark.parametrize(("profile", "name", "change"), HARMLESS,
+                         ids=[name for _, name, _ in HARMLESS])
+@pytest.mark.parametrize("fixture", TAMPERING_BASES)
+def test_harmless_change_is_admitted(profile: str, name: str,
+                                     change: Callable[[dict[str, Any]], None],
+                                     fixture: str) -> None:
+    pod = injected(profile, fixture).pod()
+    change(pod)
+    _assert_admitted(pod)
 
 
 @pytest.mark.parametrize("name", sorted(OPT_OUTS))
