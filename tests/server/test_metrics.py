@@ -5,6 +5,11 @@ own."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -95,3 +100,39 @@ async def test_metrics_are_served_over_plain_http_on_their_own_port(server: Serv
         assert (await asyncio.to_thread(fetch, "/readyz"))[0] == 404
     finally:
         await listener.stop()
+
+
+def test_serve_metrics_port_serves_plain_http_metrics(tmp_path: Path) -> None:
+    """The command line wires --metrics-port through to a running listener."""
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    port, metrics_port = free_port(), free_port()
+    rules = Path(__file__).resolve().parents[2] / "rules"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webhook", "serve", "--rules", str(rules), "--host",
+         "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
+         "--cert-dir", str(tmp_path / "certs"), "--namespaces", "none", "--log-format", "json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        body = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not body:
+            try:
+                with opener.open(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert "egressguard_rules_generation 1.0" in body
+        assert "process_resident_memory_bytes" in body
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    events = [json.loads(line) for line in err.splitlines()]
+    assert any(f"metrics on http://127.0.0.1:{metrics_port}/metrics" in e["message"]
+               for e in events)
