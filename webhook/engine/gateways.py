@@ -66,14 +66,6 @@ def _violation(spec: dict[str, Any], message: str, path: str, value: str = "") -
     )
 
 
-def contradicts(selector: dict[str, Any], gateway: Gateway) -> bool:
-    """Whether a selector can never pick the gateway's pods: a shared key, another value."""
-    return any(
-        isinstance(value, str) and key in gateway.selector and gateway.selector[key] != value
-        for key, value in selector.items()
-    )
-
-
 # -- Istio Gateway -----------------------------------------------------------------------
 
 
@@ -97,7 +89,7 @@ def judge_istio_gateway(ctx: Context, obj: JSONObject) -> Findings:
             gateway.name,
         )
         for gateway in ctx.policy.config.gateways
-        if not contradicts(selector, gateway)
+        if not gateway.contradicted_by(selector)
     ]
     return Findings(violations=tuple(found))
 

@@ -61,6 +61,14 @@ class Gateway:
     namespace: str
     selector: Mapping[str, str]
 
+    def contradicted_by(self, selector: Mapping[str, object]) -> bool:
+        """Whether a label selector can never pick this gateway's pods: it shares a key with
+        the gateway's selector and gives it another value. Any other selector may."""
+        return any(
+            isinstance(value, str) and key in self.selector and self.selector[key] != value
+            for key, value in selector.items()
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Port:
