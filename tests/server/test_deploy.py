@@ -367,3 +367,34 @@ def test_kustomize_renders_what_the_checks_above_read(folder: str) -> None:
     (image,) = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]
                 if c["name"] == "egressguard"}
     assert re.fullmatch(r"[\w./-]+/egressguard:[\w.]+", image)
+
+
+def test_only_the_api_server_and_prometheus_can_reach_the_webhook_pods() -> None:
+    """RELIABILITY 34: the webhook port is closed to the pod network (any workload of the
+    cluster); the metrics port is open only to namespaces labelled for scraping."""
+    docs = manifests()
+    policy = one(docs, "NetworkPolicy", "egressguard-ingress")
+    deployment = one(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]  # git-sync and the watch go out
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in policy["spec"]["ingress"]}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert set(by_port) == {port["name"] for port in container["ports"]}
+    (webhook_peer,) = by_port["https"]
+    assert webhook_peer["ipBlock"]["except"], "the pod network must be excluded"
+    (metrics_peer,) = by_port["metrics"]
+    assert metrics_peer == {"namespaceSelector": {"matchLabels": {
+        "egressguard.io/scrape-metrics": "true"}}}
+
+
+def test_the_memory_limit_leaves_room_for_the_bodies_in_flight() -> None:
+    """RELIABILITY 29: the in-flight body budget fits the container's memory limit, beside
+    the rules and the interpreter."""
+    from webhook.server.settings import DEFAULT_MAX_IN_FLIGHT_BYTES, MiB
+
+    container = one(manifests(), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi")
+    assert DEFAULT_MAX_IN_FLIGHT_BYTES * 2 + 128 * MiB <= int(limit[:-2]) * MiB

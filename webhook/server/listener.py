@@ -74,6 +74,7 @@ class Connections:
         if len(self._open) > self.limit:
             idle = [h for h in self._open if h.idle]
             victim = min(idle, key=lambda h: h.last_active) if idle else handler
+            del self._open[victim]  # now, not when the peer has gone: it is chosen once
             self._on_evict()
             victim.drop()
 
@@ -100,9 +101,11 @@ class DeadlineRequestHandler(RequestHandler):
             and self._header_deadline is None
 
     def drop(self) -> None:
+        """Closes at once, descriptor included: no TLS close_notify exchange a client could
+        hold open."""
         self.force_close()
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
