@@ -21,6 +21,9 @@
 # - helm v4.3.2, the newest served helm v4.
 # Neither go.mod has replace directives, so `go install module/cmd@version` builds each
 # with exactly the dependency versions its authors pinned; no replace lines are needed.
+# A first build with an empty Go build cache takes about 750 CPU-seconds (2,013 packages
+# for istioctl, 883 for helm; istiod-render reuses istioctl's): 12 minutes on two shared
+# cores, istioctl 8.5 of them. Modules not yet in the module cache download first.
 # Should a later pin name a Go newer than the machine's, export GOTOOLCHAIN=go1.27.3
 # (the go command then fetches that toolchain from the module proxy).
 set -euo pipefail
