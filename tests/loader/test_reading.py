@@ -17,8 +17,8 @@ from jsonschema import Draft202012Validator
 from webhook.loader import Document, DocumentError, read_documents
 from webhook.loader.grants import _fast_fields
 from webhook.loader.schema import schema_for
-from webhook.loader.yamldoc import YamlError, parse_yaml
 from webhook.model.decision import Code
+from webhook.syntax.yamlstrict import YamlError, parse_yaml
 
 # --- YAML with lines ---------------------------------------------------------------------
 

@@ -10,22 +10,22 @@ Istio reads ``data.mesh`` as YAML over its built-in defaults, and the default
 ``defaultConfig`` every proxy starts from is judged by :mod:`webhook.engine.mesh_defaults`.
 
 Text this engine cannot read confidently is refused with a message saying so (fail closed):
-YAML outside :mod:`webhook.engine.strict_yaml`'s subset, and keys that a lenient parser might
-read differently from Istio — a key given twice, or a case or punctuation variant such as
-``OutboundTrafficPolicy`` (RELIABILITY 24). Other ConfigMaps are not judged.
+YAML that :func:`webhook.syntax.yamlstrict.read_strict` refuses (a key given twice among it),
+and keys that a lenient parser might read differently from Istio — a case or punctuation
+variant such as ``OutboundTrafficPolicy`` (RELIABILITY 24). Other ConfigMaps are not judged.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from webhook.engine import strict_yaml
 from webhook.engine.context import Context, Findings, as_dict, metadata
 from webhook.engine.mesh_defaults import judge_default_config
-from webhook.engine.strict_yaml import MapNode, Node, Scalar
 from webhook.model.decision import Code, Violation
 from webhook.model.review import JSONObject
+from webhook.syntax.yamlstrict import YamlError, read_strict
 
 MESH_CONFIGMAP = "istio"
 INJECTOR = "istio-sidecar-injector"
@@ -48,20 +48,22 @@ class OutboundMode:
 
 
 REGISTRY_ONLY = OutboundMode(allow_any=False)
+_ABSENT = object()
 
 
 def _folded(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
-def _single(node: MapNode, names: tuple[str, ...], where: str) -> Node | OutboundMode | None:
-    """The value of the one key spelled as ``names``; an OutboundMode when that is doubtful."""
+def _single(node: dict[str, Any], names: tuple[str, ...], where: str) -> Any:
+    """The value of the one key spelled as ``names`` (``_ABSENT`` when there is none); an
+    OutboundMode when that is doubtful."""
     folded = _folded(names[0])
-    found = [(key, value) for key, value in node.pairs if _folded(key) == folded]
+    found = [(key, value) for key, value in node.items() if _folded(key) == folded]
     if len(found) > 1:
         return _unreadable(f"{where} is given {len(found)} times")
     if not found:
-        return None
+        return _ABSENT
     key, value = found[0]
     if key not in names:
         return _unreadable(f"{key[:40]!r} is not how Istio spells {names[0]}")
@@ -81,33 +83,33 @@ def read_outbound_mode(text: str) -> OutboundMode:
     if len(text) > MAX_TEXT:
         return _unreadable(f"the mesh config is larger than {MAX_TEXT // 1024} KiB")
     try:
-        root = strict_yaml.read(text)
-    except strict_yaml.Unreadable as error:
+        root = read_strict(text).value
+    except YamlError as error:
         return _unreadable(f"the mesh config cannot be read confidently: {error}")
-    if isinstance(root, Scalar) and root.is_null:
+    if root is None:
         return _default("the mesh config is empty")
-    if not isinstance(root, MapNode):
+    if not isinstance(root, dict):
         return _unreadable("the mesh config is not a mapping")
     policy = _single(root, POLICY_KEYS, "outboundTrafficPolicy")
     if isinstance(policy, OutboundMode):
         return policy
-    if policy is None or (isinstance(policy, Scalar) and policy.is_null):
+    if policy is _ABSENT or policy is None:
         return _default("the mesh config does not set outboundTrafficPolicy")
-    if not isinstance(policy, MapNode):
+    if not isinstance(policy, dict):
         return _unreadable("outboundTrafficPolicy is not a mapping")
     mode = _single(policy, ("mode",), "outboundTrafficPolicy.mode")
     if isinstance(mode, OutboundMode):
         return mode
-    if mode is None:
+    if mode is _ABSENT:
         return _default("outboundTrafficPolicy has no mode")
-    if isinstance(mode, Scalar) and not mode.is_null:
-        if mode.text == "REGISTRY_ONLY" or (mode.text == "0" and not mode.quoted):
-            return REGISTRY_ONLY
-        if mode.text == "ALLOW_ANY" or (mode.text == "1" and not mode.quoted):
-            return OutboundMode(allow_any=True, reason="the mesh config sets ALLOW_ANY")
-        if mode.text == "ALLOW_ANY_DYNAMIC_DNS" or (mode.text == "3" and not mode.quoted):
-            reason = "the mesh config sets ALLOW_ANY_DYNAMIC_DNS, which resolves any host"
-            return OutboundMode(allow_any=True, reason=reason)
+    # The reader keeps quoted text as text, so '0' stays a string; bool is no number here.
+    if mode == "REGISTRY_ONLY" or (type(mode) is int and mode == 0):
+        return REGISTRY_ONLY
+    if mode == "ALLOW_ANY" or (type(mode) is int and mode == 1):
+        return OutboundMode(allow_any=True, reason="the mesh config sets ALLOW_ANY")
+    if mode == "ALLOW_ANY_DYNAMIC_DNS" or (type(mode) is int and mode == 3):
+        reason = "the mesh config sets ALLOW_ANY_DYNAMIC_DNS, which resolves any host"
+        return OutboundMode(allow_any=True, reason=reason)
     return _unreadable("outboundTrafficPolicy.mode is neither REGISTRY_ONLY nor ALLOW_ANY")
 
 

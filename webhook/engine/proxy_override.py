@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.engine import strict_yaml
 from webhook.engine.hosts_local import is_cluster_local
 from webhook.engine.podspec import brief
 from webhook.model.addresses import InternalRanges
 from webhook.model.rules import Config
+from webhook.syntax.yamlstrict import YamlError, read_strict
 
 # proxyMetadata variables that cannot redirect the proxy: DNS capture and allocation (they
 # add capture), drain and idle behaviour, dual stack, HTTP/1.0.
@@ -99,17 +99,6 @@ def _is_ip(host: str) -> bool:
 # --- reading ------------------------------------------------------------------------------
 
 
-def _from_node(node: strict_yaml.Node) -> Any:
-    if isinstance(node, strict_yaml.Scalar):
-        return None if node.is_null else node.text
-    if isinstance(node, strict_yaml.SeqNode):
-        return [_from_node(item) for item in node.items]
-    keys = [key for key, _ in node.pairs]
-    if len(set(keys)) != len(keys):
-        raise UnreadableConfig(f"sets {brief(next(k for k in keys if keys.count(k) > 1))} twice")
-    return {key: _from_node(value) for key, value in node.pairs}
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
@@ -128,9 +117,9 @@ def read_proxy_config(text: str) -> dict[str, Any]:
             raise UnreadableConfig("not valid JSON") from error
     else:
         try:
-            parsed = _from_node(strict_yaml.read(text))
-        except strict_yaml.Unreadable as error:
-            raise UnreadableConfig(str(error)[:60]) from error
+            parsed = read_strict(text).value
+        except YamlError as error:
+            raise UnreadableConfig(str(error)[:80]) from None
         if parsed is None:
             return {}
     if not isinstance(parsed, dict):

@@ -14,7 +14,6 @@ from typing import Any
 from webhook.loader.problems import Problems
 from webhook.loader.schema import field_name, header_problems, schema_problems
 from webhook.loader.tree import CONFIG_FILE
-from webhook.loader.yamldoc import LocatedDocument
 from webhook.model.addresses import BROADEST_INTERNAL_PREFIX, InternalRanges, IPNetwork
 from webhook.model.rules import (
     DEFAULT_CLUSTER_DOMAIN,
@@ -28,6 +27,7 @@ from webhook.model.rules import (
     Source,
     TrustedPrincipals,
 )
+from webhook.syntax.yamlstrict import LocatedDocument
 
 
 def default_exempt_namespaces(own_namespace: str | None) -> frozenset[str]:

@@ -14,9 +14,9 @@ from typing import Any
 from webhook.loader.names import host_pattern_problem
 from webhook.loader.problems import Problems
 from webhook.loader.schema import file_name_problem, header_problems, schema_problems
-from webhook.loader.yamldoc import LocatedDocument
 from webhook.model.hosts import is_wildcard, normalize_host, wildcard_suffix
 from webhook.model.rules import Access, Config, Destination, Port, Source
+from webhook.syntax.yamlstrict import LocatedDocument
 
 FOLDER = "destinations/"
 

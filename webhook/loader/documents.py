@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.loader.yamldoc import YamlError, decode_text, parse_yaml
+from webhook.syntax.yamlstrict import YamlError, decode_text, parse_yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
 from datetime import date, datetime
-
-from yaml.nodes import ScalarNode
-from yaml.resolver import Resolver
 
 from webhook.loader.names import host_pattern_problem
 from webhook.loader.problems import Problems
 from webhook.loader.schema import describe_value, did_you_mean
-from webhook.loader.yamldoc import YamlError, decode_text, parse_yaml
 from webhook.model.hosts import HostIndex, is_wildcard, normalize_host
 from webhook.model.rules import Destination, Grant, Source
+from webhook.syntax.yamlstrict import YamlError, decode_text, parse_yaml, plain_reads_as_text
 
 SUFFIX = ".rule"
 FIELDS = ("reason", "expires")
@@ -35,8 +31,6 @@ _FAST_LINE = re.compile(r"(reason|expires): (\S.*)")
 _FAST_REASON = re.compile(r"[A-Za-z0-9(][A-Za-z0-9 .,;()/_+'=@&!?-]*")
 # ` #x` after an unquoted reason: the start of a comment, which a person rarely means.
 _HASH_IN_REASON = re.compile(r"\s*reason:[ \t]+[^'\"|>\s#][^#]*?\s#\S")
-_resolve_tag: Callable[[type[ScalarNode], str, tuple[bool, bool]], str] = Resolver().resolve
-_STR_TAG = "tag:yaml.org,2002:str"
 
 GrantFields = tuple[str, date | None]
 
@@ -83,7 +77,7 @@ def _fast_fields(data: bytes) -> GrantFields | None:
                 reason is not None
                 or value[-1] == " "
                 or not _FAST_REASON.fullmatch(value)
-                or _resolve_tag(ScalarNode, value, (True, False)) != _STR_TAG
+                or not plain_reads_as_text(value)
             ):
                 return None
             reason = value

@@ -17,9 +17,9 @@ from webhook.loader.grants import build_grant
 from webhook.loader.problems import Problem, Problems, RulesError, Severity, sort_problems
 from webhook.loader.tree import CONFIG_FILE, RepositoryFiles, RuleFile, scan_repository
 from webhook.loader.waivers import build_exception
-from webhook.loader.yamldoc import LocatedDocument, YamlError, decode_text, parse_yaml
 from webhook.model.hosts import HostIndex
 from webhook.model.rules import Config, Destination, Grant, Policy, PolicyException
+from webhook.syntax.yamlstrict import LocatedDocument, YamlError, decode_text, parse_yaml
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from webhook.loader.yamldoc import LocatedDocument
 from webhook.model.rules import API_VERSION
+from webhook.syntax.yamlstrict import LocatedDocument
 
 # Where each kind lives in a rules repository, for messages about a misplaced document.
 KIND_HOMES = {

@@ -16,9 +16,9 @@ from webhook.loader.schema import (
     header_problems,
     schema_problems,
 )
-from webhook.loader.yamldoc import LocatedDocument
 from webhook.model.decision import UNWAIVABLE_CODES, Code
 from webhook.model.rules import PolicyException, Source
+from webhook.syntax.yamlstrict import LocatedDocument
 
 FOLDER = "exceptions/"
 KNOWN_CODES = tuple(code.value for code in Code)
