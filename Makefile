@@ -21,7 +21,7 @@ run: $(STAMP)
 
 ## Everything: lint, types, layering, unit, policy cases, server and end-to-end tests.
 test: lint controlplane meshtools
-	$(BIN)/pytest -ra
+	$(BIN)/pytest -ra --hypothesis-profile=ci
 
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench tools setup.py
@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 unit: $(STAMP)
-	$(BIN)/pytest -ra -m 'not e2e'
+	$(BIN)/pytest -ra -m 'not e2e' --hypothesis-profile=ci
 
 ## Build (once, cached in ~/.cache/egressguard) the kube-apiserver, kube-controller-manager,
 ## kubectl and etcd the e2e tests run.

@@ -52,12 +52,40 @@ class Case:
         return f"{self.suite.parent.name}/{self.file.relative_to(self.suite.parent)}"
 
 
+SUITE_KEYS = frozenset({"rules", "now", "cases"})
+CASE_KEYS = frozenset(
+    {"file", "description", "codes", "user", "groups", "namespaceModes", "warnings", "patch",
+     "covers", "now"}
+)
+REQUIRED_CASE_KEYS = ("file", "description")
+SUITES = sorted(CASES.glob("*/suite.yaml"))
+
+
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def suite_key_problems(suite: Path) -> list[str]:
+    """Each key of ``suite`` this runner does not know, or a case's missing required key."""
+    spec = yaml.safe_load(suite.read_text()) or {}
+    if not isinstance(spec, dict):
+        return [f"{suite}: a suite is a mapping with {sorted(SUITE_KEYS)}"]
+    problems = [
+        f"{suite}: unknown key {key!r}; known: {', '.join(sorted(SUITE_KEYS))}"
+        for key in spec if key not in SUITE_KEYS
+    ]
+    for index, entry in enumerate(spec.get("cases") or []):
+        where = f"{suite}: cases[{index}] ({entry.get('file', '?')})"
+        problems += [
+            f"{where}: unknown key {key!r}; known: {', '.join(sorted(CASE_KEYS))}"
+            for key in entry if key not in CASE_KEYS
+        ]
+        problems += [f"{where}: missing {key!r}" for key in REQUIRED_CASE_KEYS if key not in entry]
+    return problems
+
+
 def collect() -> Iterator[Case]:
-    for suite in sorted(CASES.glob("*/suite.yaml")):
+    for suite in SUITES:
         spec = yaml.safe_load(suite.read_text()) or {}
         rules = (suite.parent / spec["rules"]).resolve() if "rules" in spec else REPO / "rules"
         now = _time(str(spec.get("now", DEFAULT_NOW)))
@@ -118,8 +146,8 @@ def test_policy_case(case: Case) -> None:
     assert sorted(decision.codes) == sorted(case.codes), detail
     for expected in case.warnings:
         assert any(expected in w for w in decision.warnings), f"{expected!r} not in {detail}"
-    if case.patch is not None:
-        assert list(decision.patch) == list(case.patch)
+    # No `patch:` key means the case expects no patch at all.
+    assert list(decision.patch) == list(case.patch or ()), detail
     if not decision.allowed:
         assert decision.patch == ()
         assert decision.messages, "a refusal must say why"
@@ -127,17 +155,40 @@ def test_policy_case(case: Case) -> None:
 
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if c.expect_allowed], ids=lambda c: c.id)
 def test_mutate_then_evaluate_is_idempotent(case: Case) -> None:
-    """Applying the patch and judging the result gives no new patch and the same verdict."""
+    """Applying the patch (none, for most cases) and judging the result gives no new patch
+    and the same verdict; a DELETE, with no object to patch, gets none and is judged alike."""
     request = request_of(case)
     first = verdict_of(case, request).decision
-    if not first.patch:
-        return
-    assert request.object is not None
-    patched = jsonpatch.apply_patch(copy.deepcopy(request.object), list(first.patch))
-    again = verdict_of(case, dataclasses.replace(request, object=patched))
+    if request.object is None:
+        assert first.patch == (), "a request without an object cannot be patched"
+        again_request = request
+    else:
+        patched = jsonpatch.apply_patch(copy.deepcopy(request.object), list(first.patch))
+        again_request = dataclasses.replace(request, object=patched)
+    again = verdict_of(case, again_request)
     assert again.decision.patch == ()
     assert again.decision.allowed is first.allowed
     assert again.decision.codes == first.codes
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=lambda p: p.parent.name)
+def test_suite_uses_only_known_keys(suite: Path) -> None:
+    """A misspelt key (``code:``, ``pach:``) would silently drop an expectation."""
+    assert not suite_key_problems(suite), "\n".join(suite_key_problems(suite))
+
+
+def test_a_misspelt_key_is_reported_naming_file_and_key(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "now: '2026-06-01T12:00:00Z'\nrule: x\ncases:\n"
+        "  - {file: allowed/a.yaml, description: d, code: [x]}\n  - {file: denied/b.yaml}\n"
+    )
+    assert suite_key_problems(suite) == [
+        f"{suite}: unknown key 'rule'; known: cases, now, rules",
+        f"{suite}: cases[0] (allowed/a.yaml): unknown key 'code'; known: "
+        + ", ".join(sorted(CASE_KEYS)),
+        f"{suite}: cases[1] (denied/b.yaml): missing 'description'",
+    ]
 
 
 def test_every_code_has_a_denied_and_an_allowed_case() -> None:
