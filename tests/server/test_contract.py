@@ -103,3 +103,17 @@ async def test_an_exception_in_the_engine_is_a_500_with_the_uid_and_a_traceback(
 async def test_unknown_paths_and_methods_are_not_admissions(server: Server) -> None:
     assert (await server.get("/mutate")).status == 405
     assert (await server.post("/admit", reviews.secret_review())).status == 404
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+async def test_a_write_without_its_object_is_a_400_never_admitted(
+    server: Server, operation: str
+) -> None:
+    """RELIABILITY 2: a CREATE or UPDATE without ``object`` is not what the API server sends;
+    it was once judged as an empty object and admitted."""
+    for kind in (("", "v1", "Pod"), ("networking.k8s.io", "v1", "NetworkPolicy")):
+        sent = reviews.review(None, kind=kind, operation=operation, namespace="shop",
+                              name="x", old=reviews.pod() if operation == "UPDATE" else None)
+        reply = await server.post("/validate", sent)
+        assert (reply.status, reply.json()) == (
+            400, {"error": f"request.object is missing for a {operation}"})

@@ -319,3 +319,33 @@ async def test_a_broken_change_that_loads_is_refused_and_the_last_good_rules_ans
     reply = await server.post("/validate", impersonator)
     assert reply.json()["response"]["allowed"] is False
     assert "gateway-impersonation" in reply.json()["response"]["status"]["message"]
+
+
+async def test_each_request_judges_and_records_one_snapshot_though_a_swap_lands_midway(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RELIABILITY 27: the swap lands while a request is being judged; the request still
+    judges with the snapshot it read first, and its audit line names that snapshot's
+    revision. A handler that reads the served rules twice fails here."""
+    from dataclasses import replace
+
+    from webhook.server import admission
+
+    state = server.running.app[RULES]
+    first = state.snapshot
+    assert first is not None
+    other = replace(first, policy=replace(first.policy, revision="swapped-midway"),
+                    revision="swapped-midway", generation=first.generation + 1)
+    judged_with: list[str] = []
+    real = admission.evaluate
+
+    def swapping(request: Any, policy: Any, **kwargs: Any) -> Any:
+        judged_with.append(policy.revision)
+        state.snapshot = other  # the reload lands now
+        return real(request, policy, **kwargs)
+
+    monkeypatch.setattr(admission, "evaluate", swapping)
+    reply = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
+    assert reply.json()["response"]["allowed"] is True
+    assert judged_with == [first.revision]
+    assert server.audit[-1]["rulesRevision"] == first.revision

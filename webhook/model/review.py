@@ -157,6 +157,10 @@ def parse_review(body: Any) -> AdmissionRequest:
     dry_run = request.get("dryRun", False)
     if dry_run is not None and not isinstance(dry_run, bool):
         raise MalformedReview("request.dryRun must be a boolean")
+    if operation in ("CREATE", "UPDATE") and not isinstance(request.get("object"), dict):
+        # The API server always sends the object being written; without it there is nothing
+        # to judge, and nothing may be admitted unjudged.
+        raise MalformedReview(f"request.object is missing for a {operation}")
     return AdmissionRequest(
         uid=uid,
         kind=_gvk(request.get("kind"), "request.kind"),
