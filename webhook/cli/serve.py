@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -15,6 +16,7 @@ from typing import Any
 
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
+from webhook.cli import reconcile_options
 from webhook.cli.options import (
     DIRECTORY,
     FILE,
@@ -152,6 +154,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--log-format", default="auto", choices=FORMATS,
                         help="operational logs on stderr: one JSON object a line, or text; "
                              "auto: text on a terminal, else JSON (default)")
+    reconcile_options.add_arguments(parser)
 
 
 def in_cluster() -> bool:
@@ -211,6 +214,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"egressguard serve: {error}", file=sys.stderr)
         return 2
+    try:
+        reconcile = reconcile_options.controller_options(args)
+    except ValueError as error:
+        print(f"egressguard serve: {error}", file=sys.stderr)
+        return 2
+    if reconcile is not None and not (kubeconfig or cluster):
+        print("egressguard serve: --reconcile needs a cluster: --kubeconfig, $KUBECONFIG or "
+              "the in-cluster service account", file=sys.stderr)
+        return 2
+    clock = reconcile_options.running_clock(args.clock_start)
     rules = args.rules or default_rules()
     if not rules.is_dir():
         log.error("no rules repository at %s: give --rules a folder holding config.yaml", rules)
@@ -230,8 +243,10 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes, read_timeout=args.read_timeout,
         reload_debounce_ms=args.reload_debounce_ms, watch=args.watch,
         own_namespace=args.own_namespace, kubeconfig=kubeconfig, in_cluster=cluster,
-        namespace_modes=MappingProxyType(dict(args.modes)),
+        namespace_modes=MappingProxyType(dict(args.modes)), reconcile=reconcile,
     )
+    if clock is not None:
+        settings = dataclasses.replace(settings, clock=clock)
     drain = args.drain_seconds if args.drain_seconds is not None else (5.0 if cluster else 0.0)
 
     def listening(server: RunningServer) -> None:

@@ -35,6 +35,7 @@ from webhook.server.listener import Connections, connection_limit, raise_open_fi
 from webhook.server.metrics import Metrics
 from webhook.server.metrics_listener import exposition
 from webhook.server.namespaces import NamespaceLabels, WithoutCluster, from_cluster
+from webhook.server.reconcile import reconciling
 from webhook.server.rules import RulesState
 from webhook.server.settings import Settings
 from webhook.server.tls import CertificateStore
@@ -175,6 +176,7 @@ def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None)
     )
     app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(reconciling)
     app.router.add_post("/mutate", admission.mutate)
     app.router.add_post("/validate", admission.validate)
     app.router.add_get("/healthz", healthz)

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
+from webhook.controller.controller import ControllerOptions
 from webhook.model.rules import Policy
 
 MiB = 1024 * 1024
@@ -97,6 +98,8 @@ class Settings:
     kubeconfig: str | None = None
     in_cluster: bool = False
     namespace_modes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The controller (``--reconcile``): None leaves the cluster alone.
+    reconcile: ControllerOptions | None = None
     # Replaceable edges (tests): how rules are read, what time it is, where audit lines go.
     rules_loader: RulesLoader | None = None
     clock: Callable[[], datetime] = _utc_now

@@ -1,0 +1,42 @@
+"""Starting the controller with the server when ``--reconcile`` asks for it.
+
+The controller runs in its own threads (the Kubernetes client blocks); it reads the
+served rules snapshot, so a rules reload is a reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from webhook.controller.cluster import Cluster, CountingApiClient, TokenBucket, load_configuration
+from webhook.controller.controller import Controller
+from webhook.model.rules import Policy
+from webhook.server.keys import METRICS, RULES, SETTINGS
+
+log = logging.getLogger("egressguard.controller")
+
+
+async def reconciling(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    reconcile = settings.reconcile
+    if reconcile is None:
+        yield
+        return
+    rules = app[RULES]
+
+    def policy() -> tuple[Policy, int] | None:
+        snapshot = rules.snapshot
+        return (snapshot.policy, snapshot.generation) if snapshot is not None else None
+
+    configuration = load_configuration(settings.kubeconfig)
+    api = CountingApiClient(configuration, TokenBucket(reconcile.qps, reconcile.burst))
+    controller = Controller(Cluster(api), reconcile, policy, settings.clock,
+                            app[METRICS].registry)
+    controller.start()
+    log.info("controller started: mode %s, lease %s", reconcile.mode,
+             reconcile.lease_namespace)
+    yield
+    controller.stop()
