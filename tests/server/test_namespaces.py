@@ -141,8 +141,8 @@ def request_in(namespace: str) -> AdmissionRequest:
 
 def test_without_a_cluster_namespaces_have_no_labels_but_the_modes_given() -> None:
     source = WithoutCluster()
-    assert namespace_labels(request_in("shop"), POLICY, source, {}) == {}
-    assert namespace_labels(request_in("shop"), POLICY, source, {"shop": "warn"}) == {
+    assert namespace_labels("shop", POLICY, source, {}) == {}
+    assert namespace_labels("shop", POLICY, source, {"shop": "warn"}) == {
         MODE: "warn"
     }
 
@@ -150,7 +150,7 @@ def test_without_a_cluster_namespaces_have_no_labels_but_the_modes_given() -> No
 def test_an_unknown_namespace_reaches_the_engine_as_none() -> None:
     api = FakeApi()
     cache = WatchedNamespaces(api.list, api.watch)
-    assert namespace_labels(request_in("shop"), POLICY, cache, {}) is None
+    assert namespace_labels("shop", POLICY, cache, {}) is None
 
 
 async def test_a_request_in_an_unknown_namespace_is_judged_in_enforce_mode(

@@ -53,10 +53,9 @@ def reply(answer: Answer, request: AdmissionRequest, *, status: int = 200) -> we
     )
 
 
-def namespace_labels(request: AdmissionRequest, policy: Policy, source: NamespaceLabels,
+def namespace_labels(namespace: str, policy: Policy, source: NamespaceLabels,
                      modes: Mapping[str, str]) -> Mapping[str, str] | None:
     """The labels of the request's namespace; None when unknown (judged as enforce)."""
-    namespace = namespace_of(request)
     if not namespace:
         return {}  # cluster-scoped: the engine judges it in enforce mode anyway
     labels = source.labels(namespace)
@@ -116,12 +115,13 @@ async def judge(http: web.Request, outcome: Outcome) -> web.Response:
         if snapshot is None:
             raise RulesNotLoaded
         outcome.rules_revision = snapshot.revision
+        namespace = namespace_of(review)  # read once, for the labels and the lifecycle
         labels = namespace_labels(
-            review, snapshot.policy, app[NAMESPACES], settings.namespace_modes
+            namespace, snapshot.policy, app[NAMESPACES], settings.namespace_modes
         )
         now = settings.clock()
         judged = review
-        terminating = app[NAMESPACES].terminating(namespace_of(review))
+        terminating = app[NAMESPACES].terminating(namespace)
         decision = await app[IN_FLIGHT].judge(
             lambda: evaluate(judged, snapshot.policy, now=now, namespace_labels=labels,
                              namespace_terminating=terminating),

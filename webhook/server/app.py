@@ -45,8 +45,10 @@ WATCHER_STOP_TIMEOUT = 5.0
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts each admission answer and times it, body read included.
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place an answer is accounted for: timed once (body read included), counted
+    in the metrics, and written to the audit log when a review was read (decided or failed
+    to judge); a body refused before it could be read as a review is logged instead.
 
     While draining, every answer also tells the client to close its connection, so that
     keep-alive clients reconnect to a replica that stays."""
@@ -55,36 +57,29 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request.app[DRAINING].is_set():
         response.force_close()
     outcome = request.get(OUTCOME)
-    if outcome is not None:
-        verdict = outcome.verdict
-        request.app[METRICS].observe(
-            webhook=outcome.webhook,
-            request=outcome.request,
-            decision=outcome.decision,
-            mode=verdict.mode.value if verdict is not None else "",
-            seconds=time.perf_counter() - started,
-            codes=verdict.codes if verdict is not None else (),
-        )
-    return response
-
-
-@web.middleware
-async def audit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One audit line per answer to a review that was read (decided or failed to judge)."""
-    started = time.perf_counter()
-    response = await handler(request)
-    outcome = request.get(OUTCOME)
-    if outcome is not None and outcome.request is not None:
+    if outcome is None:
+        return response
+    seconds = time.perf_counter() - started
+    verdict = outcome.verdict
+    request.app[METRICS].observe(
+        webhook=outcome.webhook,
+        request=outcome.request,
+        decision=outcome.decision,
+        mode=verdict.mode.value if verdict is not None else "",
+        seconds=seconds,
+        codes=verdict.codes if verdict is not None else (),
+    )
+    if outcome.request is not None:
         request.app[AUDIT].record(
             time=request.app[SETTINGS].clock(),
             webhook=outcome.webhook,
             request=outcome.request,
-            decision=outcome.verdict,
-            duration_seconds=time.perf_counter() - started,
+            decision=verdict,
+            duration_seconds=seconds,
             rules_revision=outcome.rules_revision,
             error=outcome.error,
         )
-    elif outcome is not None:
+    else:
         log.warning("refused a %s request from %s: %s (HTTP %d)", outcome.webhook,
                     request.remote, outcome.error, response.status)
     return response
@@ -161,7 +156,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None) -> web.Application:
     """The webhook application. ``namespaces`` replaces the label source (tests)."""
-    app = web.Application(middlewares=[metrics_middleware, audit_middleware])
+    app = web.Application(middlewares=[observe_middleware])
     app[SETTINGS] = settings
     app[METRICS] = registry = Metrics()
     app[RULES] = RulesState(settings.rules, settings.loader(), registry, settings.clock)
