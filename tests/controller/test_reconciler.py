@@ -12,13 +12,15 @@ from webhook.controller.desired import FIELD_MANAGER, ObjectKey, key_of
 from webhook.controller.kinds import MANAGED_KINDS, ManagedKind
 from webhook.render import RenderMode, RenderOptions
 
+GATEWAY_NAMESPACES = ("istio-egress", "payments-egress")
+
 
 class MemoryCluster:
     """Server-side apply as the API server does it for one manager: the same content
     keeps the resourceVersion, anything else gets a new one."""
 
     def __init__(self, namespaces: list[str]) -> None:
-        self.names = namespaces
+        self.names = [*namespaces, *GATEWAY_NAMESPACES]
         self.objects: dict[ObjectKey, dict[str, Any]] = {}
         self.versions: dict[ObjectKey, int] = {}
         self.content: dict[ObjectKey, dict[str, Any]] = {}
@@ -90,3 +92,14 @@ def test_a_destination_removed_from_the_rules_is_deleted_from_the_cluster() -> N
     assert outcome.pruned and set(outcome.pruned) == before - set(cluster.objects)
     assert all(removed in key.name or key.kind != "ServiceEntry" for key in outcome.pruned)
     assert all(key_of(obj) == key for key, obj in cluster.objects.items())
+
+
+def test_objects_for_a_namespace_that_does_not_exist_wait_for_it() -> None:
+    cluster = MemoryCluster(["shop"])
+    cluster.names.remove("payments-egress")
+    reconciler = Reconciler(cluster, RenderMode.ISTIO_SIDECAR,  # type: ignore[arg-type]
+                            RenderOptions(now=NOW))
+    outcome = reconciler.reconcile(example_policy(), NOW)
+    # The gateway's namespace, and namespaces with grants but not created yet.
+    assert {key.namespace for key in outcome.waiting} == {"payments-egress", "ci", "data"}
+    assert all(key.namespace in cluster.names for key in cluster.objects)

@@ -15,6 +15,10 @@ from webhook.controller.controller import ControllerOptions
 from webhook.render import RenderMode, RenderOptions
 from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS, ISTIOCTL_GATEWAY_PORTS, FenceKind
 
+# kubernetes.leaderelection retries at most once a second and renews before two thirds of
+# the Lease have passed, so a Lease shorter than this cannot be kept.
+MIN_LEASE_SECONDS = 3
+
 
 def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group(
@@ -35,7 +39,7 @@ def add_arguments(parser: Any) -> None:
                        f"(repeatable; default {', '.join(DEFAULT_UPSTREAM_RESOLVERS)})")
     group.add_argument("--lease-namespace", default=None, metavar="NS",
                        help="where the controller's Lease lives (default --own-namespace)")
-    group.add_argument("--lease-seconds", type=positive_seconds, default=15.0,
+    group.add_argument("--lease-seconds", type=positive_int, default=15,
                        metavar="SECONDS", help="Lease duration: how long a dead leader "
                        "holds the controller (default %(default)s)")
     group.add_argument("--reconcile-qps", type=positive_seconds, default=DEFAULT_QPS,
@@ -66,7 +70,10 @@ def controller_options(args: argparse.Namespace) -> ControllerOptions | None:
     if not namespace:
         raise ValueError("--reconcile: give --lease-namespace (or --own-namespace, or "
                          "$POD_NAMESPACE) for the controller's Lease")
-    lease = float(args.lease_seconds)
+    lease = int(args.lease_seconds)
+    if lease < MIN_LEASE_SECONDS:
+        raise ValueError(f"--lease-seconds {lease}: give at least {MIN_LEASE_SECONDS} "
+                         "(the Lease is renewed every second at the most often)")
     return ControllerOptions(
         mode=RenderMode(args.reconcile_mode),
         options=RenderOptions(
@@ -78,7 +85,7 @@ def controller_options(args: argparse.Namespace) -> ControllerOptions | None:
         lease_namespace=namespace,
         lease_seconds=lease,
         renew_seconds=lease * 2 / 3,
-        retry_seconds=max(lease / 7.5, 0.2),
+        retry_seconds=max(lease / 7.5, 1.0),
         resync_seconds=float(args.resync_seconds),
         qps=float(args.reconcile_qps),
         burst=int(args.reconcile_burst),

@@ -12,6 +12,8 @@ deleted it; the apply put it back), and deletes our objects the rules no longer 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -37,10 +39,19 @@ from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
 
 log = logging.getLogger("egressguard.controller")
+# The election logs every retry at INFO; its warnings and errors still show.
+logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 LEASE_NAME = "egressguard-controller"
 WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
+
+
+def default_identity() -> str:
+    """Who holds the Lease: the pod's name (``$POD_NAME``, else the host name) and the
+    process, so that a restarted replica is a new candidate."""
+    name = os.environ.get("POD_NAME") or socket.gethostname()
+    return f"{name}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +59,13 @@ class ControllerOptions:
     mode: RenderMode
     options: RenderOptions
     lease_namespace: str
-    lease_seconds: float = 15.0
+    lease_seconds: int = 15  # whole seconds: the Lease stores an integer
     renew_seconds: float = 10.0
     retry_seconds: float = 2.0
     resync_seconds: float = 300.0
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
-    identity: str = field(default_factory=lambda: uuid.uuid4().hex)
+    identity: str = field(default_factory=lambda: default_identity())
 
 
 class ControllerMetrics:
@@ -78,6 +89,8 @@ class Outcome:
     applied: int = 0
     drifted: list[ObjectKey] = field(default_factory=list)
     pruned: list[ObjectKey] = field(default_factory=list)
+    # Objects for namespaces that do not exist (a gateway's namespace not created yet).
+    waiting: list[ObjectKey] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
 
@@ -95,7 +108,11 @@ class Reconciler:
         options = self._at(now)
         desired = desired_objects(policy, self.mode, options, judged_namespaces(policy, names))
         outcome = Outcome()
+        existing = set(names)
         for key, document in desired.items():
+            if key.namespace and key.namespace not in existing:
+                outcome.waiting.append(key)
+                continue
             version = self.cluster.apply(key, document)
             before = self._applied.get(key)
             if before is not None and before[0] == document and before[1] != version:
@@ -103,6 +120,9 @@ class Reconciler:
                 log.warning("%s was changed or deleted by someone else; put it back", key)
             self._applied[key] = (document, version)
             outcome.applied += 1
+        for namespace in sorted({key.namespace for key in outcome.waiting}):
+            log.warning("namespace %s does not exist: the rules put objects there (a "
+                        "gateway's namespace); create it and they follow", namespace)
         for kind in self.cluster.served_kinds():
             for key in stale(self.cluster.managed(kind), desired):
                 self.cluster.delete(key)

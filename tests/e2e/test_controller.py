@@ -1,0 +1,195 @@
+"""``serve --reconcile`` against the real control plane: two replicas, one leader.
+
+The replicas run as the cluster admin and no webhook is registered here: what is tested is
+the controller (election, apply, prune, expiry, drift), not admission of its writes.
+Leases are short (3 s) so that a takeover is quick.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .controlplane import ADMIN, ControlPlane
+from .kubectl import Kubectl
+from .processes import Process, free_port, local_env, wait_until
+from .webhook_process import EXAMPLE_RULES, REPO, egressguard_argv
+
+pytestmark = pytest.mark.e2e
+
+LEASE_SECONDS = 3
+# The stripe grant of shop/checkout lapses 30 s after the replicas start.
+CLOCK_START = "2026-06-01T23:59:30Z"
+LAPSED = "2026-06-02T00:00:00Z"
+GATEWAY_NAMESPACES = ("istio-egress", "payments-egress")
+CHECKOUT = "cluster.local/ns/shop/sa/checkout"
+
+
+def replica(workdir: Path, name: str, kubeconfig: Path, rules: Path) -> Process:
+    return Process(
+        name,
+        egressguard_argv(
+            "serve", "--rules", str(rules), "--cert-dir", str(workdir / name / "certs"),
+            "--host", "127.0.0.1", "--port", str(free_port()),
+            "--kubeconfig", str(kubeconfig), "--namespaces", "cluster",
+            "--reconcile", "--lease-namespace", "default",
+            "--lease-seconds", str(LEASE_SECONDS), "--clock-start", CLOCK_START,
+            "--reload-debounce-ms", "100", "--log-format", "text",
+        ),
+        log_path=workdir / name / "egressguard.log",
+        stdout_path=workdir / name / "audit.jsonl",
+        env=local_env({"PYTHONUNBUFFERED": "1", "POD_NAME": name}),
+        cwd=REPO,
+    )
+
+
+@pytest.fixture(scope="module")
+def controller_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rules = tmp_path_factory.mktemp("controller") / "rules"
+    shutil.copytree(EXAMPLE_RULES, rules)
+    grant = rules / "services/shop/checkout/api.stripe.com:443.rule"
+    grant.write_text("reason: Card payments.\nexpires: 2026-06-01\n", encoding="utf-8")
+    return rules
+
+
+@pytest.fixture(scope="module")
+def replicas(controlplane: ControlPlane, controller_rules: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Process]]:
+    admin = controlplane.kubectl(ADMIN)
+    for namespace in (*GATEWAY_NAMESPACES, "shop", "ci", "data"):
+        admin("create", "namespace", namespace)
+    workdir = tmp_path_factory.mktemp("replicas")
+    kubeconfig = controlplane.kubeconfig(ADMIN)
+    started = [replica(workdir, name, kubeconfig, controller_rules) for name in ("a", "b")]
+    for process in started:
+        process.start()
+    try:
+        yield started
+    finally:
+        for process in started:
+            process.stop()
+
+
+def holder(admin: Kubectl) -> str:
+    lease = admin.get_json("lease", "-n", "default", "egressguard-controller")
+    return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+
+
+def authorized(admin: Kubectl) -> list[str]:
+    policy = admin.get_json("authorizationpolicy", "-n", "payments-egress", "stripe")
+    if policy is None:
+        return []
+    return [principal for rule in policy["spec"].get("rules", ())
+            for source in rule.get("from", ())
+            for principal in source.get("source", {}).get("principals", ())]
+
+
+def fence(admin: Kubectl, namespace: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = admin.get_json(
+        "networkpolicy", "-n", namespace, "egressguard-fence")
+    return found
+
+
+def test_one_leader_acts_and_the_fence_reaches_every_judged_namespace(
+        controlplane: ControlPlane, replicas: list[Process]) -> None:
+    admin = controlplane.kubectl(ADMIN)
+    wait_until(lambda: holder(admin) != "", timeout=30, what="a leader", processes=replicas)
+    leader = holder(admin).split("_")[0]
+    wait_until(lambda: fence(admin, "default") is not None, timeout=30,
+               what="the fence in default", processes=replicas)
+    assert CHECKOUT in authorized(admin)  # until its grant lapses, below
+    assert fence(admin, "kube-system") is None  # exempt
+    acting = next(p for p in replicas if p.name == leader)
+    wait_until(lambda: "reconciled rules revision" in acting.log_path.read_text(), timeout=30,
+               what="the leader's reconcile", processes=replicas)
+    logs = {p.name: p.log_path.read_text() for p in replicas}
+    assert all("reconciled rules revision" not in text
+               for name, text in logs.items() if name != leader)
+    admin("create", "namespace", "new-team", check=True)
+    started = time.monotonic()
+    wait_until(lambda: fence(admin, "new-team") is not None, timeout=10,
+               what="the fence in a new namespace", processes=replicas)
+    assert time.monotonic() - started < 10
+
+
+def test_a_hand_edit_is_put_back(controlplane: ControlPlane, replicas: list[Process]) -> None:
+    admin = controlplane.kubectl(ADMIN)
+    wait_until(lambda: fence(admin, "shop") is not None, timeout=30, what="the shop fence")
+    admin("patch", "networkpolicy", "-n", "shop", "egressguard-fence", "--type=json",
+          "-p", '[{"op":"replace","path":"/spec/egress","value":[{}]}]', check=True)
+    wait_until(lambda: (fence(admin, "shop") or {}).get("spec", {}).get("egress") != [{}],
+               timeout=15, what="the edited fence put back", processes=replicas)
+    admin("delete", "networkpolicy", "-n", "shop", "egressguard-fence", check=True)
+    wait_until(lambda: fence(admin, "shop") is not None, timeout=15,
+               what="the deleted fence put back", processes=replicas)
+    assert any("put it back" in p.log_path.read_text() for p in replicas)
+
+
+def test_a_grant_loses_its_access_when_it_lapses_without_a_restart(
+        controlplane: ControlPlane, replicas: list[Process]) -> None:
+    admin = controlplane.kubectl(ADMIN)
+    wait_until(lambda: CHECKOUT not in authorized(admin), timeout=45,
+               what="the lapsed grant removed from the gateway's AuthorizationPolicy",
+               processes=replicas)
+    assert all(p.running for p in replicas)
+
+
+def test_a_removed_destination_disappears_from_the_cluster(
+        controlplane: ControlPlane, replicas: list[Process], controller_rules: Path) -> None:
+    admin = controlplane.kubectl(ADMIN)
+    wait_until(lambda: admin.get_json("serviceentry", "-n", "istio-egress", "pypi")
+               is not None, timeout=30, what="the pypi ServiceEntry", processes=replicas)
+    (controller_rules / "destinations/pypi.yaml").unlink()
+    wait_until(lambda: admin.get_json("serviceentry", "-n", "istio-egress", "pypi") is None,
+               timeout=30, what="the pypi ServiceEntry pruned", processes=replicas)
+
+
+def test_render_output_applies_server_side_and_is_what_the_controller_applied(
+        controlplane: ControlPlane, replicas: list[Process], controller_rules: Path) -> None:
+    import subprocess
+    admin = controlplane.kubectl(ADMIN)
+    namespaces = admin.get_json("namespaces")["items"]
+    fenced = [f"--fence-namespace={item['metadata']['name']}" for item in namespaces
+              if item["metadata"]["name"] not in
+              ("kube-system", "kube-public", "kube-node-lease", "egressguard-system")]
+    time.sleep(2)
+    before = managed_versions(admin)
+    rendered = subprocess.run(
+        egressguard_argv("render", "--rules", str(controller_rules), "--mode",
+                         "istio-sidecar", "--now", LAPSED, *fenced),
+        capture_output=True, text=True, check=True, cwd=REPO, env=local_env()).stdout
+    applied = admin.run("apply", "--server-side", "--field-manager=egressguard", "-f", "-",
+                        stdin=rendered, check=True)
+    assert "serverside-applied" in applied.stdout
+    # Identical content from the same manager changes nothing: no object got a new version.
+    assert managed_versions(admin) == before
+
+
+def managed_versions(admin: Kubectl) -> dict[str, str]:
+    kinds = ("networkpolicies,serviceentries.networking.istio.io,gateways.networking.istio.io,"
+             "virtualservices,destinationrules,authorizationpolicies")
+    listed = admin.get_json(kinds, "-A", "-l", "app.kubernetes.io/managed-by=egressguard")
+    return {f"{item['kind']}/{item['metadata'].get('namespace')}/{item['metadata']['name']}":
+            item["metadata"]["resourceVersion"] for item in listed["items"]}
+
+
+def test_the_other_replica_takes_over_within_the_lease(
+        controlplane: ControlPlane, replicas: list[Process]) -> None:
+    admin = controlplane.kubectl(ADMIN)
+    first = holder(admin)
+    leader = next(p for p in replicas if first.startswith(p.name + "_"))
+    other = next(p for p in replicas if p is not leader)
+    leader.stop(timeout=0.1)
+    killed = time.monotonic()
+    wait_until(lambda: holder(admin).startswith(other.name + "_"),
+               timeout=LEASE_SECONDS * 3, what="the other replica leading",
+               processes=[other])
+    assert time.monotonic() - killed <= LEASE_SECONDS * 2 + 1
+    admin("create", "namespace", "after-takeover", check=True)
+    wait_until(lambda: fence(admin, "after-takeover") is not None, timeout=10,
+               what="the new leader fencing a new namespace", processes=[other])
