@@ -1,7 +1,8 @@
 """``serve --reconcile`` against the real control plane: two replicas, one leader.
 
-The replicas run as the cluster admin and no webhook is registered here: what is tested is
-the controller (election, apply, prune, expiry, drift), not admission of its writes.
+The replicas run as deploy/'s service account with exactly the RBAC of
+deploy/overlays/controller, so the RBAC is shown to be enough. No webhook is registered
+here: what is tested is the controller (election, apply, prune, expiry, drift).
 Leases are short (3 s) so that a takeover is quick.
 """
 
@@ -18,11 +19,13 @@ import pytest
 from .controlplane import ADMIN, ControlPlane
 from .kubectl import Kubectl
 from .processes import Process, free_port, local_env, wait_until
-from .webhook_process import EXAMPLE_RULES, REPO, egressguard_argv
+from .cluster import webhook_kubeconfig
+from .webhook_process import DEPLOY_DIR, EXAMPLE_RULES, REPO, deploy_manifests, egressguard_argv
 
 pytestmark = pytest.mark.e2e
 
 LEASE_SECONDS = 3
+LEASE_NAMESPACE = "egressguard-system"
 # The stripe grant of shop/checkout lapses 30 s after the replicas start.
 CLOCK_START = "2026-06-01T23:59:30Z"
 LAPSED = "2026-06-02T00:00:00Z"
@@ -37,7 +40,7 @@ def replica(workdir: Path, name: str, kubeconfig: Path, rules: Path) -> Process:
             "serve", "--rules", str(rules), "--cert-dir", str(workdir / name / "certs"),
             "--host", "127.0.0.1", "--port", str(free_port()),
             "--kubeconfig", str(kubeconfig), "--namespaces", "cluster",
-            "--reconcile", "--lease-namespace", "default",
+            "--reconcile", "--lease-namespace", LEASE_NAMESPACE,
             "--lease-seconds", str(LEASE_SECONDS), "--clock-start", CLOCK_START,
             "--reload-debounce-ms", "100", "--log-format", "text",
         ),
@@ -64,7 +67,8 @@ def replicas(controlplane: ControlPlane, controller_rules: Path,
     for namespace in (*GATEWAY_NAMESPACES, "shop", "ci", "data"):
         admin("create", "namespace", namespace)
     workdir = tmp_path_factory.mktemp("replicas")
-    kubeconfig = controlplane.kubeconfig(ADMIN)
+    manifests = deploy_manifests(admin, DEPLOY_DIR / "overlays" / "controller")
+    kubeconfig = webhook_kubeconfig(controlplane, manifests, workdir / "controller.kubeconfig")
     started = [replica(workdir, name, kubeconfig, controller_rules) for name in ("a", "b")]
     for process in started:
         process.start()
@@ -76,7 +80,7 @@ def replicas(controlplane: ControlPlane, controller_rules: Path,
 
 
 def holder(admin: Kubectl) -> str:
-    lease = admin.get_json("lease", "-n", "default", "egressguard-controller")
+    lease = admin.get_json("lease", "-n", LEASE_NAMESPACE, "egressguard-controller")
     return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
 
