@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from .cluster import webhook_kubeconfig
 from .controlplane import ADMIN, ControlPlane
 from .kubectl import Kubectl
 from .processes import Process, free_port, local_env, wait_until
-from .cluster import webhook_kubeconfig
 from .webhook_process import DEPLOY_DIR, EXAMPLE_RULES, REPO, deploy_manifests, egressguard_argv
 
 pytestmark = pytest.mark.e2e
