@@ -41,7 +41,9 @@ def test_the_cluster_role_covers_exactly_the_kinds_render_can_produce() -> None:
     lease = _granted(_rules(docs, "Role", "egressguard-controller"))
     assert lease == {("coordination.k8s.io", "leases"): {"get", "update", "create"}}
     (deployment,) = [doc for doc in docs if doc["kind"] == "Deployment"]
-    assert "--reconcile" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--reconcile" in args
+    assert "--controller-service-account=$(POD_NAMESPACE):egressguard" in args
 
 
 def test_the_chart_grants_the_same_only_with_the_controller_on() -> None:
@@ -52,6 +54,9 @@ def test_the_chart_grants_the_same_only_with_the_controller_on() -> None:
     (role,) = [doc for doc in on if doc["kind"] == "Role"
                and doc["metadata"]["name"] == "egressguard-controller"]
     assert role["metadata"]["namespace"] == "egressguard-system"
+    (deployment,) = [doc for doc in on if doc["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--controller-service-account=$(POD_NAMESPACE):egressguard" in args
 
 
 def test_the_base_install_grants_the_controller_nothing() -> None:

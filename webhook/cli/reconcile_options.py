@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,11 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--resync-seconds", type=positive_seconds, default=300.0,
                        metavar="SECONDS", help="reconcile at least this often "
                        "(default %(default)s)")
+    group.add_argument(
+        "--controller-service-account", default=os.environ.get("EGRESSGUARD_SERVICE_ACCOUNT"),
+        metavar="NS:NAME", help="the service account the controller runs as (default "
+        "$EGRESSGUARD_SERVICE_ACCOUNT): the webhook trusts it, and only it, so that its "
+        "applies are admitted; only with --reconcile")
     # Tests only: the clock starts at this time and runs on from there.
     group.add_argument("--clock-start", type=now_option, default=None, help=argparse.SUPPRESS)
 
@@ -90,3 +96,18 @@ def controller_options(args: argparse.Namespace) -> ControllerOptions | None:
         qps=float(args.reconcile_qps),
         burst=int(args.reconcile_burst),
     )
+
+
+def controller_account(args: argparse.Namespace) -> str | None:
+    """``namespace:name`` of the controller's service account, or None; ValueError when
+    it is given without --reconcile or is not of that form."""
+    account: str | None = args.controller_service_account
+    if not account:
+        return None
+    if not args.reconcile:
+        raise ValueError("--controller-service-account is trusted only for the controller: "
+                         "give it with --reconcile, or leave it out")
+    namespace, _, name = account.partition(":")
+    if not namespace or not name or ":" in name:
+        raise ValueError(f"--controller-service-account {account!r}: give NAMESPACE:NAME")
+    return account

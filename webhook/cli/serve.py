@@ -216,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         reconcile = reconcile_options.controller_options(args)
+        account = reconcile_options.controller_account(args)
     except ValueError as error:
         print(f"egressguard serve: {error}", file=sys.stderr)
         return 2
@@ -244,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
         reload_debounce_ms=args.reload_debounce_ms, watch=args.watch,
         own_namespace=args.own_namespace, kubeconfig=kubeconfig, in_cluster=cluster,
         namespace_modes=MappingProxyType(dict(args.modes)), reconcile=reconcile,
+        controller_account=account,
     )
     if clock is not None:
         settings = dataclasses.replace(settings, clock=clock)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -58,6 +58,30 @@ def _default_loader(own_namespace: str | None) -> RulesLoader:
     return load
 
 
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    policy: Policy
+    warnings: tuple[str, ...] = ()
+
+
+def trusting(loader: RulesLoader, service_account: str) -> RulesLoader:
+    """``loader``, with the controller's own service account (``namespace:name``) added to
+    the trusted principals of every Policy it loads, so that the webhook admits what the
+    controller applies (managed objects, gateway routes and policies). Only that exact
+    account, never a group; set only with ``--reconcile``."""
+
+    def load(path: Path) -> LoadedRules:
+        loaded = loader(path)
+        policy = loaded.policy
+        trusted = policy.config.trusted
+        config = replace(policy.config, trusted=replace(
+            trusted, service_accounts=trusted.service_accounts | {service_account}))
+        return _Loaded(replace(policy, config=config),
+                       tuple(getattr(loaded, "warnings", ()) or ()))
+
+    return load
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -100,6 +124,8 @@ class Settings:
     namespace_modes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # The controller (``--reconcile``): None leaves the cluster alone.
     reconcile: ControllerOptions | None = None
+    # The controller's own service account ("namespace:name"), trusted by the webhook.
+    controller_account: str | None = None
     # Replaceable edges (tests): how rules are read, what time it is, where audit lines go.
     rules_loader: RulesLoader | None = None
     clock: Callable[[], datetime] = _utc_now
@@ -110,4 +136,7 @@ class Settings:
         return self.in_cluster or self.kubeconfig is not None
 
     def loader(self) -> RulesLoader:
-        return self.rules_loader or _default_loader(self.own_namespace)
+        loader = self.rules_loader or _default_loader(self.own_namespace)
+        if self.reconcile is not None and self.controller_account:
+            return trusting(loader, self.controller_account)
+        return loader
