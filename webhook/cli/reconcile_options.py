@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from webhook.cli import envoy_options
 from webhook.cli.moments import now_option
 from webhook.cli.options import positive_int, positive_seconds
 from webhook.controller.cluster import DEFAULT_BURST, DEFAULT_QPS
@@ -38,6 +39,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--upstream-dns", dest="resolvers", action="append", default=[],
                        metavar="IP", help="envoy-per-destination: resolvers the Envoys ask "
                        f"(repeatable; default {', '.join(DEFAULT_UPSTREAM_RESOLVERS)})")
+    envoy_options.add_arguments(group)
     group.add_argument("--lease-namespace", default=None, metavar="NS",
                        help="where the controller's Lease lives (default --own-namespace)")
     group.add_argument("--lease-seconds", type=positive_int, default=15,
@@ -87,6 +89,7 @@ def controller_options(args: argparse.Namespace) -> ControllerOptions | None:
             gateway_pod_ports=dict(ISTIOCTL_GATEWAY_PORTS),
             fence=FenceKind(args.reconcile_fence),
             upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
+            **envoy_options.render_options(args),
         ),
         lease_namespace=namespace,
         lease_seconds=lease,

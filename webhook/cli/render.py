@@ -9,6 +9,7 @@ import re
 import sys
 from typing import Any
 
+from webhook.cli import envoy_options
 from webhook.cli.moments import now_option, now_or_clock
 from webhook.cli.options import add_out_dir, subcommand
 from webhook.cli.revisions import load_policy_or_report
@@ -110,6 +111,7 @@ def add_parser(subparsers: Any) -> None:
         help="envoy-per-destination: resolvers the Envoys ask for the real names "
         f"(repeatable; default {', '.join(DEFAULT_UPSTREAM_RESOLVERS)})",
     )
+    envoy_options.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         fence=FenceKind(args.fence),
         fence_namespaces=tuple(args.fence_namespaces),
         upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
+        **envoy_options.render_options(args),
     )
     try:
         rendering = render(policy, RenderMode(args.mode), options)

@@ -128,8 +128,9 @@ def _deployment(ctx: Context, plan: DestinationPlan, config_text: str) -> Docume
                             # Let the Service drop this pod before Envoy stops listening.
                             "lifecycle": {"preStop": {"exec": {"command": ["sleep", "10"]}}},
                             "resources": {
-                                "requests": {"cpu": "100m", "memory": "64Mi"},
-                                "limits": {"memory": "512Mi"},
+                                part: dict(values)
+                                for part, values in ctx.options.envoy_resources.items()
+                                if values
                             },
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,

@@ -22,6 +22,10 @@ ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"
 # Resolvers the per-destination Envoys ask directly: the cluster DNS answers the
 # destination's names with the gateway's own Service once CoreDNS rewrites them.
 DEFAULT_UPSTREAM_RESOLVERS = ("1.1.1.1", "8.8.8.8")
+ENVOY_RESOURCES: Mapping[str, Mapping[str, str]] = {
+    "requests": {"cpu": "100m", "memory": "64Mi"},
+    "limits": {"memory": "512Mi"},
+}
 # What `istioctl install` deploys for an egress gateway: Service port -> pod port.
 ISTIOCTL_GATEWAY_PORTS = {80: 8080, 443: 8443}
 HBONE_PORT = 15008
@@ -58,6 +62,10 @@ class RenderOptions:
     )
     upstream_resolvers: tuple[str, ...] = DEFAULT_UPSTREAM_RESOLVERS
     envoy_image: str = ENVOY_IMAGE
+    # The per-destination Envoy container's resources (Kubernetes quantities).
+    envoy_resources: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in ENVOY_RESOURCES.items()}
+    )
     cluster_domain: str = "cluster.local"
     trust_domain: str = "cluster.local"
     # How the fence is written, and namespaces to fence besides those with grants.
