@@ -38,7 +38,9 @@ class MemoryCluster:
             stored = copy.deepcopy(dict(document))
             stored["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER,
                                                     "operation": "Apply"}]
+            stored["metadata"]["resourceVersion"] = str(self._next)
             self.objects[key] = stored
+        self.requests += 1
         return str(self.versions[key])
 
     def served_kinds(self) -> tuple[ManagedKind, ...]:
@@ -53,7 +55,10 @@ class MemoryCluster:
         self.content.pop(key, None)
 
     def edit(self, key: ObjectKey) -> None:
-        self.objects[key] = {**self.objects[key], "spec": {"edited": True}}
+        self._next += 1
+        self.versions[key] = self._next
+        metadata = {**self.objects[key]["metadata"], "resourceVersion": str(self._next)}
+        self.objects[key] = {**self.objects[key], "metadata": metadata, "spec": {"edited": True}}
         self.content[key] = {**self.content[key], "spec": {"edited": True}}
 
 
@@ -68,6 +73,8 @@ def test_a_second_reconcile_changes_nothing_and_an_edited_object_is_put_back() -
     assert fence in cluster.objects
     again = reconciler.reconcile(example_policy(), NOW)
     assert not again.drifted and not again.pruned
+    # Nothing changed since: nothing is sent again.
+    assert again.applied == 0 and again.unchanged == first.applied and again.requests == 0
     cluster.edit(fence)
     cluster.delete(next(key for key in cluster.objects if key != fence))
     healed = reconciler.reconcile(example_policy(), NOW)

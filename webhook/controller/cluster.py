@@ -131,7 +131,9 @@ class Cluster:
         if resource is None:
             return []
         listed = self.dynamic.get(resource, label_selector=MANAGED_SELECTOR)
-        return [item.to_dict() for item in listed.items]
+        # List items of built-in kinds may come without their type: name it.
+        return [{**item.to_dict(), "apiVersion": kind.api_version, "kind": kind.kind}
+                for item in listed.items]
 
     def delete(self, key: ObjectKey) -> None:
         resource = self.resource(key.managed)

@@ -32,6 +32,7 @@ from webhook.controller.desired import (
     ObjectKey,
     desired_objects,
     judged_namespaces,
+    key_of,
     next_expiry,
     stale,
 )
@@ -87,6 +88,7 @@ class ControllerMetrics:
 @dataclass(slots=True)
 class Outcome:
     applied: int = 0
+    unchanged: int = 0  # applied before, not changed since: no request
     drifted: list[ObjectKey] = field(default_factory=list)
     pruned: list[ObjectKey] = field(default_factory=list)
     # Objects for namespaces that do not exist (a gateway's namespace not created yet).
@@ -103,19 +105,31 @@ class Reconciler:
         self._applied: dict[ObjectKey, tuple[Document, str]] = {}
 
     def reconcile(self, policy: Policy, now: datetime) -> Outcome:
+        """Lists our objects of every kind first; an object whose content we applied
+        before and whose resourceVersion has not moved since is left alone (no request),
+        every other desired object is applied; what the rules no longer produce is
+        deleted."""
         started, requests = time.perf_counter(), self.cluster.requests
         names, _ = self.cluster.namespaces()
         options = self._at(now)
         desired = desired_objects(policy, self.mode, options, judged_namespaces(policy, names))
+        listed = [obj for kind in self.cluster.served_kinds()
+                  for obj in self.cluster.managed(kind)]
+        current = {key_of(obj): str((obj.get("metadata") or {}).get("resourceVersion", ""))
+                   for obj in listed}
         outcome = Outcome()
         existing = set(names)
         for key, document in desired.items():
             if key.namespace and key.namespace not in existing:
                 outcome.waiting.append(key)
                 continue
-            version = self.cluster.apply(key, document)
             before = self._applied.get(key)
-            if before is not None and before[0] == document and before[1] != version:
+            same = before is not None and before[0] == document
+            if same and before is not None and current.get(key) == before[1]:
+                outcome.unchanged += 1
+                continue
+            version = self.cluster.apply(key, document)
+            if same and version != current.get(key):
                 outcome.drifted.append(key)
                 log.warning("%s was changed or deleted by someone else; put it back", key)
             self._applied[key] = (document, version)
@@ -123,12 +137,11 @@ class Reconciler:
         for namespace in sorted({key.namespace for key in outcome.waiting}):
             log.warning("namespace %s does not exist: the rules put objects there (a "
                         "gateway's namespace); create it and they follow", namespace)
-        for kind in self.cluster.served_kinds():
-            for key in stale(self.cluster.managed(kind), desired):
-                self.cluster.delete(key)
-                self._applied.pop(key, None)
-                outcome.pruned.append(key)
-                log.info("deleted %s: the rules no longer produce it", key)
+        for key in stale(listed, desired):
+            self.cluster.delete(key)
+            self._applied.pop(key, None)
+            outcome.pruned.append(key)
+            log.info("deleted %s: the rules no longer produce it", key)
         outcome.requests = self.cluster.requests - requests
         outcome.seconds = time.perf_counter() - started
         return outcome
@@ -241,8 +254,9 @@ class Controller:
             self.metrics.drift.labels(kind=key.kind).inc()
         for key in outcome.pruned:
             self.metrics.pruned.labels(kind=key.kind).inc()
-        log.info("reconciled rules revision %s: %d objects applied, %d put back, %d pruned, "
-                 "%d API requests in %.2f s", policy.revision or "(none)", outcome.applied,
+        log.info("reconciled rules revision %s: %d objects applied, %d unchanged, %d put back, "
+                 "%d pruned, %d API requests in %.2f s", policy.revision or "(none)",
+                 outcome.applied, outcome.unchanged,
                  len(outcome.drifted), len(outcome.pruned), outcome.requests, outcome.seconds)
         return True
 
