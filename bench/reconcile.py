@@ -58,7 +58,8 @@ def measure(destinations: int, qps: float, burst: int, workdir: Path) -> list[di
         for run in ("first (creates everything)", "no change (baseline)"):
             outcome = reconciler.reconcile(policy, NOW)
             rows.append({"destinations": destinations, "grants": len(policy.grants),
-                         "run": run, "objects": outcome.applied,
+                         "run": run, "applied": outcome.applied,
+                         "unchanged": outcome.unchanged,
                          "requests": outcome.requests, "seconds": round(outcome.seconds, 2),
                          "requests_per_second": round(outcome.requests / outcome.seconds, 1)})
             print(_row(rows[-1]), file=sys.stderr, flush=True)
@@ -66,7 +67,8 @@ def measure(destinations: int, qps: float, burst: int, workdir: Path) -> list[di
 
 
 def _row(row: dict[str, Any]) -> str:
-    return (f"| {row['destinations']:>6} | {row['run']:<27} | {row['objects']:>7} | "
+    return (f"| {row['destinations']:>6} | {row['run']:<27} | {row['applied']:>7} | "
+            f"{row['unchanged']:>9} | "
             f"{row['requests']:>8} | {row['seconds']:>8.2f} | {row['requests_per_second']:>6} |")
 
 
@@ -80,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     rows: list[dict[str, Any]] = []
-    print("| destinations | run | objects | requests | seconds | req/s |\n"
-          "|---:|---|---:|---:|---:|---:|", file=sys.stderr)
+    print("| destinations | run | applied | unchanged | requests | seconds | req/s |\n"
+          "|---:|---|---:|---:|---:|---:|---:|", file=sys.stderr)
     for size in args.destinations:
         with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as workdir:
             rows += measure(size, args.qps, args.burst, Path(workdir))
