@@ -74,7 +74,7 @@ def test_broken_rules_change_keeps_the_last_good_rules(
     generation = webhook.rules_generation()
     broken.write_text("apiVersion: egressguard.io/v1alpha1\nkind: Destination\nspec: [\n")
     try:
-        wait_until(lambda: bool(webhook.readiness().get("rulesError")),
+        wait_until(webhook.rules_failing,
                    timeout=RELOAD_TIMEOUT, what="egressguard to report the broken rules",
                    processes=[webhook.process])
         assert webhook.rules_generation() == generation
@@ -88,5 +88,5 @@ def test_broken_rules_change_keeps_the_last_good_rules(
         )
     finally:
         broken.unlink()
-    wait_until(lambda: not webhook.readiness().get("rulesError"), timeout=RELOAD_TIMEOUT,
+    wait_until(lambda: not webhook.rules_failing(), timeout=RELOAD_TIMEOUT,
                what="egressguard to load the repaired rules", processes=[webhook.process])

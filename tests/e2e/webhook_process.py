@@ -163,12 +163,15 @@ class WebhookServer:
     def ready(self) -> bool:
         return bool(self.readiness().get("ready"))
 
-    def readiness(self) -> dict[str, Any]:
-        """The body of ``/readyz`` (verified against the current CA)."""
+    def _opener(self) -> urllib.request.OpenerDirector:
         context = ssl.create_default_context(cafile=str(self.cert_dir / "ca.crt"))
-        opener = urllib.request.build_opener(
+        return urllib.request.build_opener(
             urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
         )
+
+    def readiness(self) -> dict[str, Any]:
+        """The body of ``/readyz`` (verified against the current CA)."""
+        opener = self._opener()
         try:
             with opener.open(f"{self.base_url}/readyz", timeout=2) as response:
                 body: dict[str, Any] = json.loads(response.read())
@@ -176,8 +179,23 @@ class WebhookServer:
             body = json.loads(error.read() or b"{}")
         return body
 
+    def metric(self, name: str) -> float:
+        """A label-less metric of the server (0 when absent): ``/readyz`` tells nobody about
+        the rules, the metrics tell their operators."""
+        with self._opener().open(f"{self.base_url}/metrics", timeout=2) as response:
+            text = response.read().decode()
+        for line in text.splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        return 0.0
+
     def rules_generation(self) -> int:
-        return int(self.readiness().get("rules", {}).get("generation", 0))
+        """How many rules snapshots the server has served."""
+        return int(self.metric("egressguard_rules_generation"))
+
+    def rules_failing(self) -> bool:
+        """Whether the last rules change failed to load (the last good rules are served)."""
+        return self.metric("egressguard_rules_reload_failing") > 0
 
     def audit_records(self) -> list[dict[str, Any]]:
         """The decisions in the audit log (JSON lines with a uid and an operation)."""
