@@ -18,6 +18,7 @@ import pytest
 
 from .cluster import webhook_kubeconfig
 from .controlplane import ADMIN, ControlPlane
+from .crds import install_crds
 from .kubectl import Kubectl
 from .processes import Process, free_port, local_env, wait_until
 from .webhook_process import DEPLOY_DIR, EXAMPLE_RULES, REPO, deploy_manifests, egressguard_argv
@@ -49,6 +50,17 @@ def replica(workdir: Path, name: str, kubeconfig: Path, rules: Path) -> Process:
         env=local_env({"PYTHONUNBUFFERED": "1", "POD_NAME": name}),
         cwd=REPO,
     )
+
+
+@pytest.fixture(scope="module")
+def controlplane(
+    binaries: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    """A control plane of its own: the controller fences and prunes every namespace, which
+    would change what the other end-to-end tests find in the shared one."""
+    with ControlPlane.started(tmp_path_factory.mktemp("controller-plane"), binaries) as plane:
+        install_crds(plane)
+        yield plane
 
 
 @pytest.fixture(scope="module")
