@@ -115,6 +115,7 @@ async def judge(http: web.Request, outcome: Outcome) -> web.Response:
         if snapshot is None:
             raise RulesNotLoaded
         outcome.rules_revision = snapshot.revision
+        outcome.request_annotation = snapshot.policy.config.request_annotation
         namespace = namespace_of(review)  # read once, for the labels and the lifecycle
         labels = namespace_labels(
             namespace, snapshot.policy, app[NAMESPACES], settings.namespace_modes

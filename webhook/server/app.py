@@ -77,6 +77,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             decision=verdict,
             duration_seconds=seconds,
             rules_revision=outcome.rules_revision,
+            request_annotation=outcome.request_annotation,
             error=outcome.error,
         )
     else:

@@ -11,6 +11,11 @@ bounded queue; when it is full, or a write fails, or a line has waited longer th
 :data:`STALL_SECONDS`, the log is *failing*: the lines are counted as lost and ``/readyz``
 says not ready, so the Service sends reviews to replicas that can record them, until
 writing works again.
+
+Lines of pods and pod templates also say who asked for what: ``serviceAccount`` and
+``requested`` (the valid ``host:port`` entries of the request annotation, normalised as the
+engine reads them), so that what warn mode admitted can be turned into rules by
+``egressguard learn``.
 """
 
 from __future__ import annotations
@@ -26,8 +31,16 @@ from typing import Any
 
 import orjson
 
+from webhook.engine.entitlement import parse_requests
+from webhook.engine.podspec import PodView, pod_view, template_view
 from webhook.model.decision import Decision
 from webhook.model.review import AdmissionRequest
+
+# The kinds whose pod template the engine judges (engine.kinds), by (group, kind).
+TEMPLATE_KINDS = frozenset({
+    ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"), ("batch", "Job"), ("batch", "CronJob"),
+})
 
 
 def _name(request: AdmissionRequest) -> str:
@@ -41,6 +54,36 @@ def _name(request: AdmissionRequest) -> str:
             if isinstance(value, str) and value:
                 return value
     return ""
+
+
+def _pod(request: AdmissionRequest) -> PodView | None:
+    """The pod, or the pod template of a workload, the request writes; None for other kinds."""
+    obj = request.object if request.object is not None else request.old_object
+    if obj is None:
+        return None
+    key = (request.kind.group, request.kind.kind)
+    if key == ("", "Pod"):
+        return pod_view(obj)
+    if key in TEMPLATE_KINDS:
+        return template_view(request.kind.kind, obj)
+    return None
+
+
+def identity_fields(request: AdmissionRequest, request_annotation: str) -> dict[str, Any]:
+    """``serviceAccount`` and ``requested`` for a pod or pod template, else nothing.
+
+    ``requested`` needs the request annotation's name, which the rules' label prefix sets:
+    with no rules loaded it is unknown (""), and the line carries no ``requested`` rather
+    than a guess.
+    """
+    pod = _pod(request)
+    if pod is None:
+        return {}
+    fields: dict[str, Any] = {"serviceAccount": pod.service_account}
+    if request_annotation:
+        value = pod.annotations.get(request_annotation, "")
+        fields["requested"] = [entry.entry for entry in parse_requests(value).valid]
+    return fields
 
 
 log = logging.getLogger("egressguard.audit")
@@ -111,6 +154,7 @@ class AuditLog:
         decision: Decision | None,
         duration_seconds: float,
         rules_revision: str,
+        request_annotation: str = "",
         error: str = "",
     ) -> None:
         entry: dict[str, Any] = {
@@ -131,6 +175,7 @@ class AuditLog:
             "patched": bool(decision and decision.patch and webhook == "mutate"),
             "duration": round(duration_seconds, 6),  # seconds, SPEC §6
             "rulesRevision": rules_revision,
+            **identity_fields(request, request_annotation),
         }
         if error:
             entry["error"] = error

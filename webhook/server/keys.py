@@ -32,6 +32,7 @@ class Outcome:
     request: AdmissionRequest | None = None
     verdict: Decision | None = None
     rules_revision: str = ""
+    request_annotation: str = ""  # the rules' request annotation, for the audit log
     error: str = ""
 
 
