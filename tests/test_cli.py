@@ -17,7 +17,8 @@ from webhook.cli.main import SUBCOMMANDS, main
 EXAMPLE = Path(__file__).resolve().parent.parent / "rules"
 # Formats each command offers through -o/--output.
 OUTPUTS = {"check": {"text", "github", "json"}, "validate": {"text", "json"},
-           "diff": {"markdown", "json"}, "explain": {"text", "json"}}
+           "diff": {"markdown", "json"}, "explain": {"text", "json"},
+           "audit": {"table", "json", "reports"}}
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

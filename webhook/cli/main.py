@@ -11,7 +11,7 @@ from webhook import __version__
 
 # Each module exposes add_parser(subparsers) and run(args) -> exit code.
 SUBCOMMANDS = (
-    "serve", "certs", "check", "validate", "render", "diff", "explain", "completion",
+    "serve", "certs", "check", "validate", "audit", "render", "diff", "explain", "completion",
 )
 DESCRIPTION = """\
 egressguard: the admission webhook that makes egress gateways trustworthy, and the
