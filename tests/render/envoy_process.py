@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,13 +96,19 @@ def _wait_ready(process: subprocess.Popen[bytes], admin_file: Path, log: Path) -
 
 
 @contextmanager
-def running_envoy(config: Path, workdir: Path) -> Iterator[RunningEnvoy]:
-    """Envoy serving ``config`` until the block ends; its log is in ``workdir``."""
+def running_envoy(
+    config: Path, workdir: Path, *, prefix: Sequence[str] = ()
+) -> Iterator[RunningEnvoy]:
+    """Envoy serving ``config`` until the block ends; its log is in ``workdir``.
+
+    ``prefix`` runs it through another command that ends by exec'ing the rest (so the
+    process stopped is Envoy itself), e.g. one that gives it a resolv.conf of its own.
+    """
     admin_file = workdir / "admin-address"
     log = workdir / "envoy.log"
     process = subprocess.Popen(
         [
-            envoy_binary(), "-c", str(config),
+            *prefix, envoy_binary(), "-c", str(config),
             "--base-id", str(next(_base_ids)), "--disable-hot-restart",
             "--admin-address-path", str(admin_file),
             "--concurrency", "1", "-l", "info", "--log-path", str(log),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.example_policy import CONFIG, DESTINATIONS, GOLDEN_NOW, example_policy
 from webhook.model.addresses import PRIVATE_RANGES
@@ -427,14 +428,53 @@ def test_coredns_rewrites_every_routable_name_exactly_to_its_envoy_service() -> 
     )
 
 
-def test_envoy_resolves_real_names_through_the_given_resolvers_and_may_reach_them() -> None:
-    documents = docs(ENVOY, upstream_resolvers=("10.0.0.2",))
-    assert "address: 10.0.0.2" in find(documents, "ConfigMap", "stripe")["data"]["envoy.yaml"]
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+
+
+def coredns_lines(documents: list[Doc]) -> list[str]:
+    text = find(documents, "ConfigMap", "egressguard-coredns")["data"]["egressguard.override"]
+    return str(text).splitlines()
+
+
+def test_envoy_resolves_through_the_cluster_dns_by_default_and_may_reach_it() -> None:
+    """No resolver named (c-ares reads the pod's resolv.conf), the marked name asked, the
+    cluster DNS pods reachable, and CoreDNS answering the marked name with the real one."""
+    documents = docs(ENVOY)
+    envoy = yaml.safe_load(find(documents, "ConfigMap", "stripe")["data"]["envoy.yaml"])
+    (cluster,) = envoy["static_resources"]["clusters"]
+    resolver = cluster["typed_dns_resolver_config"]["typed_config"]
+    assert "resolvers" not in resolver
+    assert resolver["dns_resolver_options"] == {"no_default_search_domain": True}
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {
+        "address": "api.stripe.com.upstream.egressguard.invalid", "port_value": 443,
+    }
+    pod = find(documents, "Deployment", "stripe")["spec"]["template"]["spec"]
+    assert pod["dnsPolicy"] == "ClusterFirst"
     egress = find(documents, "NetworkPolicy", "stripe-egress")["spec"]["egress"]
     assert egress[1] == {
-        "to": [{"ipBlock": {"cidr": "10.0.0.2/32"}}],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        "to": [{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }],
+        "ports": DNS_PORTS,
     }
+    assert not any("1.1.1.1" in str(d) or "8.8.8.8" in str(d) for d in documents)
+    lines = coredns_lines(documents)
+    assert (
+        "rewrite name exact api.stripe.com.upstream.egressguard.invalid api.stripe.com" in lines
+    )
+    assert "rewrite name exact api.stripe.com stripe.payments-egress.svc.cluster.local" in lines
+
+
+def test_envoy_resolves_real_names_through_the_given_resolvers_and_may_reach_them() -> None:
+    documents = docs(ENVOY, upstream_resolvers=("10.0.0.2",))
+    envoy = find(documents, "ConfigMap", "stripe")["data"]["envoy.yaml"]
+    assert "address: 10.0.0.2" in envoy
+    assert "address: api.stripe.com\n" in envoy and "egressguard.invalid" not in envoy
+    egress = find(documents, "NetworkPolicy", "stripe-egress")["spec"]["egress"]
+    assert egress[1] == {"to": [{"ipBlock": {"cidr": "10.0.0.2/32"}}], "ports": DNS_PORTS}
+    assert not any("egressguard.invalid" in line for line in coredns_lines(documents))
 
 
 def test_a_config_change_rolls_the_envoy_pods() -> None:

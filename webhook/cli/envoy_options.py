@@ -1,8 +1,10 @@
-"""The per-destination Envoy's image and resources, for ``render`` and ``serve --reconcile``."""
+"""The per-destination Envoy's image, resources and resolvers, for ``render`` and
+``serve --reconcile``."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 from typing import Any
 
@@ -28,6 +30,13 @@ def _resource(value: str) -> tuple[str, str, str]:
     return part, name, quantity
 
 
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: not an IP address") from error
+
+
 def add_arguments(parser: Any) -> None:
     parser.add_argument("--envoy-image", default=ENVOY_IMAGE, metavar="IMAGE",
                         help="envoy-per-destination: the Envoy image (default %(default)s)")
@@ -37,6 +46,12 @@ def add_arguments(parser: Any) -> None:
                         default=[], type=_resource, metavar="PART.NAME=Q",
                         help="envoy-per-destination: a container resource (repeatable; "
                         f"default {defaults})")
+    parser.add_argument("--upstream-dns", dest="resolvers", action="append", default=[],
+                        type=_address, metavar="IP",
+                        help="envoy-per-destination: resolvers the Envoys ask for the real "
+                        "names instead of the cluster DNS (repeatable; default: the cluster "
+                        "DNS, through the pod's resolv.conf and the rendered CoreDNS rules). "
+                        "Never the cluster DNS's own address: it answers with the Envoy itself")
 
 
 def render_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,4 +62,8 @@ def render_options(args: argparse.Namespace) -> dict[str, Any]:
             resources.setdefault(part, {})[name] = quantity
         else:
             resources.get(part, {}).pop(name, None)
-    return {"envoy_image": args.envoy_image, "envoy_resources": resources}
+    return {
+        "envoy_image": args.envoy_image,
+        "envoy_resources": resources,
+        "upstream_resolvers": tuple(args.resolvers),
+    }

