@@ -12,6 +12,10 @@ modules that ship them, so that each kind goes through the real API server and k
 - Calico: ``github.com/projectcalico/calico`` (``libcalico-go/config/crd``, the
   ``crd.projectcalico.org`` kinds). Calico's tags are not Go semantic versions, so the
   module proxy serves it only as a pseudo-version: the newest served one is pinned.
+
+And the policy reports ``audit`` writes: ``wgpolicyk8s.io`` PolicyReport and
+ClusterPolicyReport from ``github.com/kyverno/kyverno`` (``config/crds/policyreport``), the
+CRDs Kyverno itself installs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ ISTIO_API_VERSION = "v1.31.1"
 GATEWAY_API_VERSION = "v1.6.0"
 CALICO_VERSION = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
 CILIUM_VERSION = "v1.20.2"
+KYVERNO_VERSION = "v1.19.1"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,12 @@ CRD_FILES: tuple[CrdFile, ...] = (
     _calico("networksets"),
     _calico("globalnetworksets"),
 )
+REPORT_CRD_FILES: tuple[CrdFile, ...] = tuple(
+    CrdFile("github.com/kyverno/kyverno", KYVERNO_VERSION,
+            f"config/crds/policyreport/wgpolicyk8s.io_{plural}.yaml",
+            (f"{plural}.wgpolicyk8s.io",))
+    for plural in ("policyreports", "clusterpolicyreports")
+)
 JUDGED_CRDS: tuple[str, ...] = tuple(name for f in CRD_FILES for name in f.judged)
 
 
@@ -113,11 +124,12 @@ def crd_files(files: Sequence[CrdFile] = CRD_FILES) -> list[str]:
     return [f.fetch() for f in files]
 
 
-def install_crds(plane: ControlPlane, *, timeout: int = 90) -> None:
+def install_crds(plane: ControlPlane, *, timeout: int = 90,
+                 files: Sequence[CrdFile] = CRD_FILES) -> None:
     """Apply the CRDs (server-side: some are too large for the last-applied annotation)
     and wait until the judged ones are served."""
     kubectl = plane.kubectl(ADMIN)
-    paths = crd_files()
+    paths = crd_files(files)
     kubectl.run(
         "apply", "--server-side", "--force-conflicts",
         *(arg for path in paths for arg in ("-f", path)),
@@ -125,6 +137,6 @@ def install_crds(plane: ControlPlane, *, timeout: int = 90) -> None:
     )
     kubectl.run(
         "wait", "--for=condition=Established", f"--timeout={timeout}s",
-        *(f"crd/{name}" for name in JUDGED_CRDS),
+        *(f"crd/{name}" for f in files for name in f.judged),
         check=True, timeout=timeout + 10,
     )

@@ -11,12 +11,19 @@ from typing import Any
 import orjson
 
 from webhook.audit.findings import Audit
-from webhook.audit.inventory import Inventory, ListExpired
+from webhook.audit.inventory import PAGE_SIZE, Inventory, ListExpired
 from webhook.audit.judging import audit
 from webhook.audit.reports import reports
 from webhook.audit.table import table
 from webhook.cli.moments import now_option, now_or_clock
-from webhook.cli.options import FILE, add_output, complete, existing_file_name, subcommand
+from webhook.cli.options import (
+    FILE,
+    add_output,
+    complete,
+    existing_file_name,
+    positive_int,
+    subcommand,
+)
 from webhook.cli.revisions import load_policy_or_report
 from webhook.cli.serve import default_rules, in_cluster
 from webhook.controller.cluster import (
@@ -70,6 +77,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--now", type=now_option, default=None, metavar="TIME",
         help="judge as at this time (ISO 8601), e.g. to see what an expiry will change")
+    # Objects per list request; the default suits every cluster (tests page through less).
+    parser.add_argument("--page-size", type=positive_int, default=PAGE_SIZE,
+                        help=argparse.SUPPRESS)
 
 
 def kubeconfig_of(given: str | None) -> str | None:
@@ -110,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     api = CountingApiClient(configuration, TokenBucket(DEFAULT_QPS, DEFAULT_BURST))
     try:
-        snapshot = Inventory(api).read(policy)
+        snapshot = Inventory(api, page_size=args.page_size).read(policy)
     except ListExpired as error:
         print(f"egressguard audit: {error}", file=sys.stderr)
         return 2
