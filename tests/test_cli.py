@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "rules"
 # Formats each command offers through -o/--output.
 OUTPUTS = {"check": {"text", "github", "json"}, "validate": {"text", "json"},
            "diff": {"markdown", "json"}, "explain": {"text", "json"},
-           "audit": {"table", "json", "reports"}}
+           "audit": {"table", "json", "reports"}, "learn": {"markdown", "json"}}
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -69,7 +69,7 @@ def test_formats_are_chosen_with_dash_o_and_folders_with_out(
             assert name in text
     else:
         assert "-o FORMAT" not in text
-    if command in ("render", "certs"):
+    if command in ("render", "certs", "learn"):
         assert "--out DIR" in text
 
 
@@ -106,6 +106,10 @@ def test_render_explains_that_its_folder_is_out(capsys: pytest.CaptureFixture[st
     (["certs", "--service", "s", "--namespace", "n", "--days", "0"],
      "'0' is not a whole number of 1 or more"),
     (["check", "-o", "yaml"], "invalid choice: 'yaml'"),
+    (["learn", "--rules", "no/such/rules", "--audit-log", "a.log", "--out", "o"],
+     "no/such/rules: expected a folder, but it is missing"),
+    (["learn", "--rules", str(EXAMPLE), "--out", "o"], "the following arguments are required: "
+     "--audit-log"),
 ])
 def test_wrong_values_are_refused_naming_what_was_expected(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]

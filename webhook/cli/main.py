@@ -11,7 +11,8 @@ from webhook import __version__
 
 # Each module exposes add_parser(subparsers) and run(args) -> exit code.
 SUBCOMMANDS = (
-    "serve", "certs", "check", "validate", "audit", "render", "diff", "explain", "completion",
+    "serve", "certs", "check", "validate", "audit", "render", "diff", "explain", "learn",
+    "completion",
 )
 DESCRIPTION = """\
 egressguard: the admission webhook that makes egress gateways trustworthy, and the
@@ -23,7 +24,8 @@ examples:
   egressguard serve                               # the example rules, HTTPS on port 8443
   egressguard check rules/                        # lint a rules repository
   egressguard diff origin/main:rules HEAD:rules   # who gains or loses egress
-  egressguard explain --identity shop/checkout    # what a service account may reach"""
+  egressguard explain --identity shop/checkout    # what a service account may reach
+  egressguard learn --rules rules/ --audit-log audit.log --out proposed/"""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,8 @@
 
 Each flag is one sentence saying what widens and for whom. They are the changes that look
 small in the files and are large in effect: one ``access: open`` line, one wildcard host,
-one more host on a destination with fifty grantees, one exception.
+one more host on a destination with fifty grantees, one exception, one grant to a host
+anyone can publish on (:mod:`webhook.review.controlled_hosts`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 
 from webhook.model.rules import Access
 from webhook.review import wording
+from webhook.review.access import Principal
+from webhook.review.access_changes import Direction
+from webhook.review.controlled_hosts import ControlledHost, attacker_control
 from webhook.review.destinations import DestinationChange
 from webhook.review.diff import PolicyDiff
 
@@ -20,6 +24,7 @@ class RiskKind(enum.StrEnum):
     OPEN_ACCESS = "open-access"
     WILDCARD_HOST = "wildcard-host"
     WIDENED_RESTRICTED = "widened-restricted-destination"
+    ATTACKER_CONTROLLED = "attacker-controlled-host"
     EXCEPTION = "exception"
     DLP = "dlp"
     GATEWAY = "gateway"
@@ -102,11 +107,40 @@ def _destination_flags(change: DestinationChange) -> list[RiskFlag]:
     return flags
 
 
+def _controlled_flags(diff: PolicyDiff) -> list[RiskFlag]:
+    """One flag per host anyone can publish on that someone gains, naming who gains it."""
+    gains: dict[str, tuple[ControlledHost, set[int], set[Principal]]] = {}
+    for change in diff.access:
+        if change.direction is not Direction.GAINS:
+            continue
+        for reach in change.reaches:
+            controlled = attacker_control(reach.host)
+            if controlled is None:
+                continue
+            _, ports, principals = gains.setdefault(reach.host, (controlled, set(), set()))
+            ports.add(reach.port)
+            principals.add(change.principal)
+    flags = []
+    for host, (controlled, ports, principals) in sorted(gains.items()):
+        what = f"{host}:{','.join(str(p) for p in sorted(ports))}"
+        if controlled.covers:
+            what += f" (covers {controlled.domain})"
+        if any(p.is_everyone for p in principals):
+            advice = "any pod that requests it gains it: keep such a destination restricted"
+        else:
+            who = wording.principals(sorted(principals))
+            advice = f"gained by {who}: grant it only to the service accounts that need it"
+        flags.append(RiskFlag(RiskKind.ATTACKER_CONTROLLED,
+                              f"{what} gives an attacker control ({controlled.reason}); {advice}"))
+    return flags
+
+
 def risk_flags(diff: PolicyDiff) -> tuple[RiskFlag, ...]:
     """Every flag the diff raises, ordered by kind (the most serious first)."""
     flags: list[RiskFlag] = []
     for change in diff.destinations:
         flags.extend(_destination_flags(change))
+    flags.extend(_controlled_flags(diff))
     for exception in diff.exceptions:
         if exception.widens and exception.after is not None:
             flags.append(

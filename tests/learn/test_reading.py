@@ -1,0 +1,130 @@
+"""Reading audit and gateway access logs: what each line says, and what is never guessed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webhook.learn import Reading, read_access_log, read_audit_log
+from webhook.learn.observations import Need, Unattributed
+
+LOGS = Path(__file__).parent / "logs"
+
+
+def _audit(name: str) -> Reading:
+    return read_audit_log(name, (LOGS / name).read_text().splitlines())
+
+
+def _access(name: str) -> Reading:
+    return read_access_log(name, (LOGS / name).read_text().splitlines())
+
+
+def test_the_audit_log_gives_each_identity_and_host_port_requested() -> None:
+    reading = _audit("audit.log")
+    needs = {s.need for s in reading.seen}
+    assert needs == {
+        Need("shop", "checkout", "api.stripe.com", 443),
+        Need("shop", "checkout", "api.paypal.com", 443),
+        Need("data", "exporter", "bigquery.googleapis.com", 443),
+        Need("data", "exporter", "pastebin.com", 443),
+        Need("shop", "notifier", "hooks.slack.com", 8443),
+        Need("ci", "builder", "github.com", 443),
+        Need("ci", "builder", "raw.githubusercontent.com", 443),
+        Need("shop", "web", "db.shop.svc.cluster.local", 5432),
+    }
+    # mutate and validate log the same request: one uid, two lines.
+    paypal = [s for s in reading.seen if s.need.host == "api.paypal.com"]
+    assert [s.where for s in paypal] == ["audit.log:2", "audit.log:3"]
+    assert {s.request for s in paypal} == {"7f1c0a4e-0001"}
+    assert reading.skipped == []
+    assert reading.ignored == {
+        "the webhook's operational log lines": 2,
+        "lines of other kinds than pods and pod templates": 1,
+        "pods that requested nothing": 1,
+    }
+    assert reading.lines == 10
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (2, "requested entry 'API.evil.com:443' is not a normalised host:port"),
+    (3, "the namespace '../../etc' is not a DNS-1123 label"),
+    (4, "requested must be a list of host:port strings"),
+    (5, "a pod line without serviceAccount and requested"),
+    (6, "no requested field: written while the webhook had no rules loaded"),
+    (7, "not JSON, and not an operational log line"),
+    (8, "JSON, but not an object"),
+    (9, "not JSON, and not an operational log line"),
+])
+def test_a_malformed_audit_line_is_skipped_whole_with_its_reason(line: int, reason: str) -> None:
+    reading = _audit("malformed-audit.log")
+    skipped = {s.where: s.reason for s in reading.skipped}
+    assert skipped[f"malformed-audit.log:{line}"].startswith(reason)
+
+
+def test_nothing_is_taken_from_malformed_audit_lines() -> None:
+    reading = _audit("malformed-audit.log")
+    assert [s.need for s in reading.seen] == [Need("shop", "checkout", "api.paypal.com", 443)]
+    assert len(reading.skipped) == 8
+
+
+def test_istio_text_lines_give_the_outbound_cluster_and_the_client_address() -> None:
+    reading = _access("istio-text.log")
+    assert reading.seen == []  # the default format names no identity
+    assert reading.unattributed == {
+        Unattributed("api.paypal.com", 443, "10.8.2.17"): 1,
+        Unattributed("status.partner.example", 80, "10.8.2.17"): 1,
+    }
+    assert reading.protocols == {("api.paypal.com", 443): {"TLS"},
+                                 ("status.partner.example", 80): {"HTTP"}}
+    assert reading.ignored == {
+        "the proxies' own log lines": 2,
+        "lines with no upstream port (the gateway forwarded nothing)": 1,
+    }
+    assert [(s.where, s.reason) for s in reading.skipped] == [
+        ("istio-text.log:6", "upstream cluster 'weird-cluster' is neither Istio's nor known")]
+
+
+def test_istio_json_lines_with_a_spiffe_id_name_the_identity() -> None:
+    reading = _access("istio-json.log")
+    assert [(s.need, s.where) for s in reading.seen] == [
+        (Need("payments", "payouts", "api.wise.com", 443), "istio-json.log:2"),
+        (Need("payments", "payouts", "files.example-cdn.com", 8080), "istio-json.log:3"),
+    ]
+    assert reading.unattributed == {Unattributed("api.paypal.com", 443, "10.8.2.17"): 1}
+    assert reading.protocols[("files.example-cdn.com", 8080)] == {"HTTP"}
+    reasons = [s.reason for s in reading.skipped]
+    assert reasons[0].startswith("downstream_peer_uri_san 'spiffe://cluster.local/ns/../sa/x'")
+    assert reasons[1] == "JSON without Istio's access-log keys (authority, upstream_cluster)"
+
+
+def test_envoy_default_lines_of_a_per_destination_envoy_give_the_http_host() -> None:
+    reading = _access("envoy.log")
+    assert reading.unattributed == {Unattributed("hooks.slack.com", 443, "an unlogged address"): 1}
+    assert reading.ignored == {
+        "the proxies' own log lines": 1,
+        "lines that name no host (TCP, or TLS logged without the SNI)": 1,
+    }
+    assert reading.skipped == []
+
+
+@pytest.mark.parametrize("line", [
+    'GET / HTTP/1.1 200',
+    '[2026-12-01T09:01:00.000Z] "- - -" 0 - - - "-" 1204',
+    '{"authority": "a.example", "upstream_cluster": "outbound|443|x"}',
+    '{"authority": "a.example", "upstream_cluster": "outbound|99999||a.example"}',
+    '{"authority":"a.example","upstream_cluster":"outbound|443||a.example",'
+    '"downstream_peer_uri_san":"spiffe://td/ns/shop"}',
+])
+def test_an_unreadable_access_line_is_skipped(line: str) -> None:
+    reading = read_access_log("x.log", [line])
+    assert len(reading.skipped) == 1 and reading.seen == [] and not reading.unattributed
+
+
+def test_traffic_to_an_ip_address_proposes_nothing() -> None:
+    line = ('{"authority":"203.0.113.9:443","upstream_cluster":"PassthroughCluster",'
+            '"downstream_local_address":"203.0.113.9:443",'
+            '"downstream_peer_uri_san":"spiffe://td/ns/shop/sa/web"}')
+    reading = read_access_log("x.log", [line])
+    assert reading.seen == [] and reading.skipped == []
+    assert reading.ignored == {"traffic to an IP address, which no Destination can name": 1}
