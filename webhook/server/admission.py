@@ -3,8 +3,9 @@
 Two error families (STYLE): a policy violation is an AdmissionReview with
 ``allowed: false``; a request that cannot be judged is an HTTP error from the one
 except-ladder in :func:`admit` — 4xx with ``{"error": ...}`` for a body that is not a
-review we accept, 503 before rules are loaded, and 500 for an unexpected exception,
-logged with its traceback and still carrying the uid when it was read. None of them is
+review we accept (or an object nested too deeply for the engine to compare), 503 before
+rules are loaded, and 500 for an unexpected exception, logged with its traceback and
+still carrying the uid when it was read. None of them is
 ever ``allowed: true``. Past the bounds of :mod:`webhook.server.limits` a review is
 refused with 429 unjudged, and one whose decision does not come in time with 503.
 """
@@ -30,6 +31,7 @@ from webhook.server.responses import Answer, complete, errored, from_decision
 
 log = logging.getLogger("egressguard.admission")
 MUTATE, VALIDATE = "mutate", "validate"
+TOO_DEEP = "the object nests too deeply to be judged; flatten it"
 
 
 class RulesNotLoaded(Exception):
@@ -77,7 +79,7 @@ async def overloaded(http: web.Request, outcome: Outcome, reason: str) -> web.Re
         try:
             body = await read_body(http, max_body_bytes=QUICK_REFUSAL_BYTES,
                                    timeout=settings.read_timeout)
-            review = parse_review(decode_json(body, max_depth=settings.max_depth))
+            review = parse_review(decode_json(body))
         except (RefusedRequest, UndecodableBody, MalformedReview):
             pass
         else:
@@ -109,7 +111,7 @@ async def judge(http: web.Request, outcome: Outcome) -> web.Response:
         body = await read_body(
             http, max_body_bytes=settings.max_body_bytes, timeout=settings.read_timeout
         )
-        review = parse_review(decode_json(body, max_depth=settings.max_depth))
+        review = parse_review(decode_json(body))
         outcome.request = review
         snapshot = app[RULES].snapshot
         if snapshot is None:
@@ -134,6 +136,9 @@ async def judge(http: web.Request, outcome: Outcome) -> web.Response:
     except (UndecodableBody, MalformedReview) as error:
         outcome.error = str(error)
         return json_error(HTTPStatus.BAD_REQUEST, str(error))
+    except RecursionError:  # a value nested deeper than Python compares or prints
+        outcome.error = TOO_DEEP
+        return json_error(HTTPStatus.BAD_REQUEST, TOO_DEEP)
     except TooSlow:
         assert review is not None
         app[METRICS].decision_timeouts.inc()

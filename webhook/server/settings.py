@@ -35,7 +35,6 @@ DEFAULT_DECISION_TIMEOUT = 4.0
 # Shorter than the webhook configurations' timeoutSeconds (10), so a slow client is cut off
 # before the API server gives up on us.
 DEFAULT_READ_TIMEOUT = 5.0
-DEFAULT_MAX_DEPTH = 100
 DEFAULT_DEBOUNCE_MS = 500
 
 
@@ -102,7 +101,6 @@ class Settings:
     port: int = 8443
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     read_timeout: float = DEFAULT_READ_TIMEOUT
-    max_depth: int = DEFAULT_MAX_DEPTH
     # Idle keep-alive connections are closed after this. Longer than the API server's own
     # idle timeout (90 s), so the client closes first and never sends a review down a
     # connection we are closing.
