@@ -70,6 +70,8 @@ SPOTS = (
     Spot("deploy/helm/egressguard/values.yaml", r"^  repository: (\S+)", _image),
     Spot("deploy/base/kustomization.yaml", r"^    newName: (\S+)", _image),
     Spot("deploy/base/kustomization.yaml", r"^    newTag: (\S+)", _version),
+    Spot("deploy/webhooks/kustomization.yaml", r"^    newName: (\S+)", _image),
+    Spot("deploy/webhooks/kustomization.yaml", r"^    newTag: (\S+)", _version),
     Spot("Dockerfile", r"^ARG VERSION=(\S+)", _version),
     Spot("deploy/ci/egressguard.yml", r'^  EGRESSGUARD: "egressguard==([^"]+)"', _version),
 )

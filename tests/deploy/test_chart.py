@@ -15,7 +15,16 @@ import yaml
 
 from webhook.loader import load_repository
 
-from .tools import CHART, DEPLOY, NAMESPACE, documents, helm, helm_template, kustomize
+from .tools import (
+    CHART,
+    DEPLOY,
+    NAMESPACE,
+    RELEASE,
+    documents,
+    helm,
+    helm_template,
+    kustomize,
+)
 
 pytestmark = [pytest.mark.tools]
 
@@ -23,6 +32,19 @@ pytestmark = [pytest.mark.tools]
 HELM_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance",
                "app.kubernetes.io/version"}
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+# What helm adds to an object it creates as a hook; kustomize users run the steps instead.
+HELM_ANNOTATIONS = ("helm.sh/hook", "helm.sh/hook-weight", "helm.sh/hook-delete-policy",
+                    "meta.helm.sh/release-name", "meta.helm.sh/release-namespace")
+# Only the chart has these: the hooks that wait for the rollout before registering, and
+# remove the configurations at uninstall (kustomize users run `kubectl rollout status`
+# and `kubectl delete -k deploy/webhooks` themselves).
+HELM_ONLY = {("ServiceAccount", NAMESPACE, "egressguard-hooks"),
+             ("Role", NAMESPACE, "egressguard-hooks"),
+             ("RoleBinding", NAMESPACE, "egressguard-hooks"),
+             ("ClusterRole", "", "egressguard-hooks"),
+             ("ClusterRoleBinding", "", "egressguard-hooks"),
+             ("Job", NAMESPACE, "egressguard-wait-ready"),
+             ("Job", NAMESPACE, "egressguard-unregister")}
 
 
 def key(doc: dict[str, Any]) -> tuple[str, str, str]:
@@ -47,6 +69,11 @@ def normalised(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[st
         labels = doc["metadata"].get("labels") or {}
         for label in HELM_LABELS:
             labels.pop(label, None)
+        annotations = doc["metadata"].get("annotations") or {}
+        for annotation in HELM_ANNOTATIONS:
+            annotations.pop(annotation, None)
+        if "annotations" in doc["metadata"] and not annotations:
+            del doc["metadata"]["annotations"]
         if doc["kind"] == "Job":
             doc["metadata"]["name"] = re.sub(r"-\d+$", "", doc["metadata"]["name"])
         found[key(doc)] = doc
@@ -79,20 +106,43 @@ def test_helm_lint_finds_nothing(values: list[str]) -> None:
 def test_the_webhook_configurations_are_read_from_deploys_own_file() -> None:
     shared = CHART / "files" / "webhooks.yaml"
     assert shared.is_symlink()
-    assert shared.resolve() == (DEPLOY / "base" / "webhooks.yaml").resolve()
+    assert shared.resolve() == (DEPLOY / "webhooks" / "webhooks.yaml").resolve()
 
 
 # -- the same objects as kustomize ------------------------------------------------------
 
 
 def test_helm_template_renders_what_kubectl_kustomize_renders() -> None:
+    """`helm install` renders what the two kustomize steps apply (deploy/, then
+    deploy/webhooks), besides the hooks that run those steps in order."""
     chart = normalised(helm_template())
-    kustomized = normalised(kustomize())
+    kustomized = normalised(kustomize() + kustomize(DEPLOY / "webhooks"))
     # The chart installs into the release's namespace; it does not create it.
     kustomized.pop(("Namespace", "", NAMESPACE))
-    assert sorted(chart) == sorted(kustomized)
+    assert set(chart) >= HELM_ONLY
+    assert sorted(set(chart) - HELM_ONLY) == sorted(kustomized)
     for name, doc in kustomized.items():
         assert chart[name] == doc, name
+
+
+def test_helm_upgrade_renders_what_both_kustomize_steps_render_again() -> None:
+    """An upgrade updates the configurations in place as release objects (no hook), and
+    its certificate Job sets caBundle itself, as the step-two Job does."""
+    upgrade = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--is-upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    docs = documents(upgrade.stdout)
+    for doc in docs:
+        assert "helm.sh/hook" not in (doc["metadata"].get("annotations") or {}) or doc[
+            "metadata"]["name"] == "egressguard-unregister", doc["metadata"]["name"]
+    chart = normalised(docs)
+    kustomized = normalised(kustomize() + kustomize(DEPLOY / "webhooks"))
+    for kind in WEBHOOK_KINDS:
+        assert chart[(kind, "", "egressguard")] == kustomized[(kind, "", "egressguard")]
+    job = chart[("Job", NAMESPACE, "egressguard-certs")]
+    step_two = kustomized[("Job", NAMESPACE, "egressguard-cabundle")]
+    assert job["spec"]["template"] == step_two["spec"]["template"]
+    assert ("Job", NAMESPACE, "egressguard-cabundle") not in chart
+    assert ("Job", NAMESPACE, "egressguard-wait-ready") not in chart
 
 
 def test_the_git_sync_source_renders_what_the_git_sync_overlay_renders() -> None:
@@ -187,12 +237,14 @@ def test_replicas_resources_and_image_are_values() -> None:
 
 def test_cert_manager_issues_the_certificate_and_injects_the_ca() -> None:
     docs = helm_template("certificates.mode=certManager")
-    assert not by_kind(docs, "Job") and not by_kind(docs, "CronJob")
+    assert {d["metadata"]["name"] for d in by_kind(docs, "Job")} == {
+        "egressguard-wait-ready", "egressguard-unregister"}  # the hooks, no certificate Job
+    assert not by_kind(docs, "CronJob")
     assert "egressguard-certs" not in {d["metadata"]["name"] for d in docs}
     for config in docs:
         if config["kind"] in WEBHOOK_KINDS:
-            assert config["metadata"]["annotations"] == {
-                "cert-manager.io/inject-ca-from": f"{NAMESPACE}/egressguard-tls"}
+            assert config["metadata"]["annotations"][
+                "cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/egressguard-tls"
     serving = next(d for d in by_kind(docs, "Certificate")
                    if d["metadata"]["name"] == "egressguard-tls")
     assert serving["spec"]["secretName"] == "egressguard-tls"

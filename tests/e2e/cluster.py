@@ -112,7 +112,8 @@ def running_egressguard(
     """Start ``egressguard serve`` on a copy of ``rules`` (so a test can change it as a
     merged pull request would), register it, create the example teams' namespaces.
     ``manifests`` are the installed objects whose webhook configurations and service
-    account it runs behind (default: ``kubectl kustomize deploy/``)."""
+    account it runs behind (default: the two kustomize steps, ``deploy/`` and
+    ``deploy/webhooks``)."""
     served_rules = workdir / "rules"
     shutil.copytree(rules, served_rules)
     if manifests is None:

@@ -218,9 +218,13 @@ class WebhookServer:
 
 
 def deploy_manifests(kubectl: Kubectl, deploy_dir: Path = DEPLOY_DIR) -> list[dict[str, Any]]:
-    """``kubectl kustomize deploy/``: exactly what ``kubectl apply -k deploy/`` would apply."""
-    result = kubectl.run("kustomize", str(deploy_dir), check=True)
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    """What the two install steps apply: ``kubectl kustomize deploy/`` (or an overlay),
+    then ``kubectl kustomize deploy/webhooks``, the webhook configurations."""
+    docs = []
+    for step in (deploy_dir, DEPLOY_DIR / "webhooks"):
+        result = kubectl.run("kustomize", str(step), check=True)
+        docs += [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return docs
 
 
 def render_webhook_configurations(

@@ -71,7 +71,7 @@ def bundles(plane: ControlPlane) -> list[bytes]:
 def test_certs_job_issues_keeps_and_rotates_the_serving_secret(plane: ControlPlane) -> None:
     kubectl = plane.kubectl(ADMIN)
     kubectl("create", "namespace", "egressguard-system", check=True)
-    kubectl("apply", "-f", str(REPO / "deploy" / "base" / "webhooks.yaml"), check=True)
+    kubectl("apply", "-f", str(REPO / "deploy" / "webhooks" / "webhooks.yaml"), check=True)
     first = certs(plane)
     assert first.returncode == 0, first.stderr
     secret = get_json(plane, "-n", "egressguard-system", "secret", "egressguard-tls")

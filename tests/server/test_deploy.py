@@ -90,8 +90,11 @@ def kustomization_files(folder: Path) -> Iterator[Path]:
             yield target
 
 
-def manifests(folder: Path = DEPLOY) -> list[dict[str, Any]]:
-    return [doc for path in kustomization_files(folder) for doc in documents(path)]
+def manifests(*folders: Path) -> list[dict[str, Any]]:
+    """What the kustomizations apply; by default both install steps (deploy/, then the
+    webhook configurations of deploy/webhooks)."""
+    return [doc for folder in folders or (DEPLOY, DEPLOY / "webhooks")
+            for path in kustomization_files(folder) for doc in documents(path)]
 
 
 def one(docs: list[dict[str, Any]], kind: str, name: str = "egressguard") -> dict[str, Any]:
@@ -146,8 +149,8 @@ def test_every_yaml_file_in_deploy_parses_into_kubernetes_objects() -> None:
 
 
 @pytest.mark.parametrize("folder", [DEPLOY, DEPLOY / "base", DEPLOY / "overlays" / "git-sync",
-                                    DEPLOY / "monitoring"],
-                         ids=["deploy", "base", "git-sync", "monitoring"])
+                                    DEPLOY / "monitoring", DEPLOY / "webhooks"],
+                         ids=["deploy", "base", "git-sync", "monitoring", "webhooks"])
 def test_every_file_a_kustomization_names_exists(folder: Path) -> None:
     kustomization = documents(folder / "kustomization.yaml")[0]
     for entry in kustomization.get("resources", []):
@@ -354,10 +357,12 @@ def test_kustomize_renders_what_the_checks_above_read(folder: str) -> None:
     binary = kubectl()
     if binary is None:
         pytest.skip("no kubectl here; the pure-Python checks above still ran")
-    result = subprocess.run([binary, "kustomize", str(REPO / folder)], capture_output=True,
-                            text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+    rendered = []
+    for step in (folder, "deploy/webhooks"):  # the webhook configurations come second
+        result = subprocess.run([binary, "kustomize", str(REPO / step)], capture_output=True,
+                                text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        rendered += [d for d in yaml.safe_load_all(result.stdout) if d]
     assert {d["metadata"].get("namespace") for d in rendered
             if d["kind"] in ("Deployment", "Service", "ServiceAccount", "Job", "CronJob")} == {
         "egressguard-system"}

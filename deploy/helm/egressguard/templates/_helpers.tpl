@@ -86,8 +86,11 @@ volumeMounts:
   - {name: git-sync-tmp, mountPath: /tmp}
 {{- end }}
 
-{{/* The pod of the certificate Job and CronJob. */}}
+{{/* The pod of the certificate Jobs and CronJob: (dict "root" $ "args" (list ...)), the
+arguments after --secret. */}}
 {{- define "egressguard.certsPod" -}}
+{{- $args := .args -}}
+{{- with .root -}}
 metadata:
   labels:
     app.kubernetes.io/name: egressguard-certs
@@ -109,10 +112,38 @@ spec:
         - --service=egressguard
         - --namespace={{ .Release.Namespace }}
         - --secret=egressguard-tls
-        - --patch-webhooks
+        {{- range $args }}
+        - {{ . }}
+        {{- end }}
       securityContext:
         {{- include "egressguard.containerSecurityContext" . | nindent 8 }}
       resources:
         requests: {cpu: 50m, memory: 64Mi}
         limits: {memory: 128Mi}
+{{- end }}
+{{- end }}
+
+{{/* Fails when a namespace left out of every webhook is one egressguard must judge: the
+mesh root or a gateway namespace (webhooks.protectedNamespaces, and those of the rules
+given in rules.configMap). (dict "root" $ "excluded" (list ...)) */}}
+{{- define "egressguard.checkExcludedNamespaces" -}}
+{{- $protected := .root.Values.webhooks.protectedNamespaces | default list }}
+{{- $files := .root.Values.rules.configMap.files | default dict }}
+{{- if and (eq .root.Values.rules.source "configMap") (hasKey $files "config.yaml") }}
+{{- $config := index $files "config.yaml" | fromYaml }}
+{{- $spec := $config.spec | default dict }}
+{{- $mesh := $spec.mesh | default dict }}
+{{- $protected = append $protected ($mesh.rootNamespace | default "istio-system") }}
+{{- range $gateway := $spec.gateways | default list }}
+{{- $protected = append $protected $gateway.namespace }}
+{{- end }}
+{{- end }}
+{{- range $name := .excluded }}
+{{- if has $name $protected }}
+{{- if eq $name $.root.Release.Namespace }}
+{{- fail (printf "the release namespace %q is the mesh root or a gateway namespace, which egressguard must judge; install egressguard into a namespace of its own (e.g. egressguard-system)" $name) }}
+{{- end }}
+{{- fail (printf "webhooks.excludedNamespaces holds %q, the mesh root or a gateway namespace: egressguard protects it, and its own workloads run as the rules' mesh.infrastructure identities instead; remove it" $name) }}
+{{- end }}
+{{- end }}
 {{- end }}
