@@ -24,8 +24,8 @@ def rules(tmp_path: Path) -> Path:
 
 def _learn(rules: Path, out: Path, *logs: str, access: tuple[str, ...] = ()) -> list[str]:
     args = ["learn", "--rules", str(rules), "--out", str(out), *NOW]
-    for name in logs:
-        args += ["--audit-log", str(LOGS / name)]
+    if logs:
+        args += ["--audit-log", *(str(LOGS / name) for name in logs)]
     for name in access:
         args += ["--access-log", str(LOGS / name)]
     return args
@@ -101,6 +101,9 @@ def test_gateway_lines_with_an_identity_become_grants_and_skipped_lines_exit_1(
     assert {"host": "status.partner.example", "port": 80, "source": "10.8.2.17",
             "lines": 1} in learned["unattributed"]
     assert body["diff"]["widens"] is True
+    assert {"file": "destinations/pastebin-com.yaml", "host": "pastebin.com",
+            "reason": "paste site: anyone can post text there, and read it back without an "
+                      "account"} in learned["attackerControlled"]
     assert (out / "destinations/files-example-cdn-com.yaml").read_text().count(
         "protocol: HTTP\n") == 1
 

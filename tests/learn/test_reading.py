@@ -95,7 +95,8 @@ def test_istio_json_lines_with_a_spiffe_id_name_the_identity() -> None:
     assert reading.protocols[("files.example-cdn.com", 8080)] == {"HTTP"}
     reasons = [s.reason for s in reading.skipped]
     assert reasons[0].startswith("downstream_peer_uri_san 'spiffe://cluster.local/ns/../sa/x'")
-    assert reasons[1] == "JSON without Istio's access-log keys (authority, upstream_cluster)"
+    assert reasons[1] == ("JSON without Istio's access-log keys (start_time, upstream_cluster "
+                          "or upstream_host)")
 
 
 def test_envoy_default_lines_of_a_per_destination_envoy_give_the_http_host() -> None:
@@ -111,10 +112,11 @@ def test_envoy_default_lines_of_a_per_destination_envoy_give_the_http_host() -> 
 @pytest.mark.parametrize("line", [
     'GET / HTTP/1.1 200',
     '[2026-12-01T09:01:00.000Z] "- - -" 0 - - - "-" 1204',
-    '{"authority": "a.example", "upstream_cluster": "outbound|443|x"}',
-    '{"authority": "a.example", "upstream_cluster": "outbound|99999||a.example"}',
-    '{"authority":"a.example","upstream_cluster":"outbound|443||a.example",'
+    '{"start_time": "t", "authority": "a.example", "upstream_cluster": "outbound|443|x"}',
+    '{"start_time": "t", "upstream_cluster": "outbound|99999||a.example"}',
+    '{"start_time":"t","authority":"a.example","upstream_cluster":"outbound|443||a.example",'
     '"downstream_peer_uri_san":"spiffe://td/ns/shop"}',
+    '{"authority": "a.example", "upstream_cluster": "outbound|443||a.example"}',
 ])
 def test_an_unreadable_access_line_is_skipped(line: str) -> None:
     reading = read_access_log("x.log", [line])
@@ -122,7 +124,8 @@ def test_an_unreadable_access_line_is_skipped(line: str) -> None:
 
 
 def test_traffic_to_an_ip_address_proposes_nothing() -> None:
-    line = ('{"authority":"203.0.113.9:443","upstream_cluster":"PassthroughCluster",'
+    line = ('{"start_time":"t","authority":"203.0.113.9:443",'
+            '"upstream_cluster":"PassthroughCluster",'
             '"downstream_local_address":"203.0.113.9:443",'
             '"downstream_peer_uri_san":"spiffe://td/ns/shop/sa/web"}')
     reading = read_access_log("x.log", [line])

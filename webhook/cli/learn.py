@@ -61,8 +61,8 @@ def add_parser(subparsers: Any) -> None:
         summary="propose Destinations and grants from warn-mode and gateway logs",
         description=DESCRIPTION,
         example_lines=(
-            "kubectl logs -n egressguard-system deploy/egressguard > audit.log",
-            "egressguard learn --rules rules/ --audit-log audit.log --out proposed/",
+            "kubectl logs -n egressguard-system egressguard-7d4b9-x2k4f > audit-1.log",
+            "egressguard learn --rules rules/ --audit-log audit-*.log --out proposed/",
             "egressguard learn --rules rules/ --audit-log audit.log "
             "--access-log gateway.log --out proposed/ -o json",
         ),
@@ -70,12 +70,12 @@ def add_parser(subparsers: Any) -> None:
     complete(parser.add_argument("--rules", type=existing_dir, required=True, metavar="DIR",
                                  help="the rules repository (a folder; it is only read)"),
              DIRECTORY)
-    complete(parser.add_argument("--audit-log", type=Path, action="append", required=True,
-                                 metavar="FILE", help="an audit log of the webhook (repeatable)"),
-             FILE)
-    complete(parser.add_argument("--access-log", type=Path, action="append", default=[],
-                                 metavar="FILE",
-                                 help="an egress gateway's access log (repeatable)"), FILE)
+    complete(parser.add_argument("--audit-log", type=Path, action="extend", nargs="+",
+                                 required=True, metavar="FILE",
+                                 help="audit logs of the webhook, one per replica"), FILE)
+    complete(parser.add_argument("--access-log", type=Path, action="extend", nargs="+",
+                                 default=[], metavar="FILE",
+                                 help="access logs of the egress gateways"), FILE)
     add_out_dir(parser, required=True,
                 described="where to write the proposed copy of the rules repository")
     add_output(parser, FORMATS, default="markdown",

@@ -161,9 +161,11 @@ def read_line(text: str, where: str, reading: Reading) -> None:
         except orjson.JSONDecodeError:
             reading.skipped.append(Skipped(where, "starts like JSON but is not JSON"))
             return
-        if not isinstance(entry, dict) or not {"upstream_cluster", "authority"} <= entry.keys():
+        if not isinstance(entry, dict) or "start_time" not in entry or not (
+                {"upstream_cluster", "upstream_host"} & entry.keys()):
             reading.skipped.append(Skipped(where, "JSON without Istio's access-log keys "
-                                                  "(authority, upstream_cluster)"))
+                                                  "(start_time, upstream_cluster or "
+                                                  "upstream_host)"))
             return
         _record({ours: entry.get(theirs) for ours, theirs in JSON_KEYS.items()}, where, reading)
     elif match := ISTIO_TEXT.fullmatch(line) or ENVOY_TEXT.fullmatch(line):

@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from webhook.learn.observations import Reading
-from webhook.learn.proposal import Proposal
+from webhook.learn.proposal import NewDestination, NewGrant, Proposal
 
 SHOWN = 10  # skipped lines and unattributed destinations listed one by one
 
 
 def report_json(reading: Reading, proposal: Proposal, files: list[str]) -> dict[str, Any]:
+    proposed: list[NewDestination | NewGrant] = [*proposal.destinations, *proposal.grants]
     return {
         "lines": reading.lines,
         "seen": len(reading.seen),
@@ -27,9 +28,11 @@ def report_json(reading: Reading, proposal: Proposal, files: list[str]) -> dict[
             {"identity": n.identity, "host": n.host, "port": n.port, "reason": why}
             for n, why in proposal.left_out
         ],
-        "attackerControlled": sorted(
-            {d.file: d.controlled.reason for d in proposal.destinations if d.controlled}.items()
-        ),
+        "attackerControlled": [
+            {"file": item.file, "host": item.controlled.host, "reason": item.controlled.reason}
+            for item in proposed
+            if item.controlled is not None
+        ],
         "files": files,
     }
 
