@@ -97,15 +97,17 @@ def _wait_ready(process: subprocess.Popen[bytes], admin_file: Path, log: Path) -
 
 @contextmanager
 def running_envoy(
-    config: Path, workdir: Path, *, prefix: Sequence[str] = ()
+    config: Path, workdir: Path, *, prefix: Sequence[str] = (), stdout: Path | None = None
 ) -> Iterator[RunningEnvoy]:
-    """Envoy serving ``config`` until the block ends; its log is in ``workdir``.
+    """Envoy serving ``config`` until the block ends; its log is in ``workdir``, and its
+    stdout (the access log) in ``stdout`` when given.
 
     ``prefix`` runs it through another command that ends by exec'ing the rest (so the
     process stopped is Envoy itself), e.g. one that gives it a resolv.conf of its own.
     """
     admin_file = workdir / "admin-address"
     log = workdir / "envoy.log"
+    output = stdout.open("wb") if stdout is not None else None
     process = subprocess.Popen(
         [
             *prefix, envoy_binary(), "-c", str(config),
@@ -113,7 +115,8 @@ def running_envoy(
             "--admin-address-path", str(admin_file),
             "--concurrency", "1", "-l", "info", "--log-path", str(log),
         ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=output if output is not None else subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         admin = _wait_ready(process, admin_file, log)
@@ -125,3 +128,5 @@ def running_envoy(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
+        if output is not None:
+            output.close()

@@ -14,7 +14,9 @@ Three line formats are read, each exactly as its proxy writes it by default:
   the details, cluster, addresses and SNI.
 
 The destination is read from Istio's upstream cluster (``outbound|443||api.stripe.com``),
-else from the SNI or the ``:authority`` with the upstream's port. None of the default
+else, for an HTTP request, from its ``:authority`` (port 80 when it names none, as HTTP
+defines: the rendered Envoys terminate no TLS). The upstream's address is never used: with
+TLS origination it is 443 for a pod that dialled 80. None of the default
 formats names the client's identity, only its address: a line is attributed to a service
 account only when it carries the client certificate's SPIFFE ID under
 ``downstream_peer_uri_san`` (add ``"downstream_peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%"``
@@ -54,8 +56,8 @@ _PROXY_LOG = re.compile(
 )
 _SPIFFE = re.compile(r"spiffe://[^/]+/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)")
 JSON_KEYS = {
-    "method": "method", "authority": "authority", "upstream_host": "upstream_host",
-    "upstream_cluster": "upstream_cluster", "downstream_local": "downstream_local_address",
+    "method": "method", "authority": "authority", "upstream_cluster": "upstream_cluster",
+    "downstream_local": "downstream_local_address",
     "downstream_remote": "downstream_remote_address", "sni": "requested_server_name",
     "peer": "downstream_peer_uri_san",
 }
@@ -99,15 +101,19 @@ def _destination(fields: Mapping[str, Any]) -> tuple[str, str] | str:
     if cluster.startswith("inbound|") or cluster in _NOT_EGRESS:
         return "inbound or refused traffic (not egress)"
     if cluster == "PassthroughCluster":
-        return named, _split(_value(fields, "downstream_local"))[1]
+        port = _split(_value(fields, "downstream_local"))[1]
+        return (named, port) if named and port else "passthrough traffic naming no host or port"
     if cluster:
         return f"! upstream cluster {cluster[:80]!r} is neither Istio's nor known"
-    port = _split(_value(fields, "upstream_host"))[1] or _split(authority)[1]
-    if not named:
+    if not _value(fields, "method"):
+        if sni:
+            return "TLS connections routed nowhere (no upstream cluster, so no port)"
         return "lines that name no host (TCP, or TLS logged without the SNI)"
-    if not port:
-        return "lines with no upstream port (the gateway forwarded nothing)"
-    return named, port
+    host, port = _split(authority)
+    if not host:
+        return "HTTP requests without a Host"
+    # Plain HTTP (the rendered Envoys terminate no TLS): a Host without a port means 80.
+    return host, port or "80"
 
 
 def _record(fields: Mapping[str, Any], where: str, reading: Reading) -> None:
