@@ -16,7 +16,7 @@ from typing import Any
 
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
-from webhook.cli import reconcile_options
+from webhook.cli import audit_options, reconcile_options
 from webhook.cli.options import (
     DIRECTORY,
     FILE,
@@ -155,6 +155,7 @@ def add_parser(subparsers: Any) -> None:
                         help="operational logs on stderr: one JSON object a line, or text; "
                              "auto: text on a terminal, else JSON (default)")
     reconcile_options.add_arguments(parser)
+    audit_options.add_arguments(parser)
 
 
 def in_cluster() -> bool:
@@ -217,12 +218,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         reconcile = reconcile_options.controller_options(args)
         account = reconcile_options.controller_account(args)
+        cluster_audit = audit_options.audit_options(args)
     except ValueError as error:
         print(f"egressguard serve: {error}", file=sys.stderr)
         return 2
     if reconcile is not None and not (kubeconfig or cluster):
         print("egressguard serve: --reconcile needs a cluster: --kubeconfig, $KUBECONFIG or "
               "the in-cluster service account", file=sys.stderr)
+        return 2
+    if cluster_audit is not None and not (kubeconfig or cluster):
+        print("egressguard serve: --audit-interval needs a cluster: --kubeconfig, $KUBECONFIG "
+              "or the in-cluster service account", file=sys.stderr)
         return 2
     clock = reconcile_options.running_clock(args.clock_start)
     rules = args.rules or default_rules()
@@ -245,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         reload_debounce_ms=args.reload_debounce_ms, watch=args.watch,
         own_namespace=args.own_namespace, kubeconfig=kubeconfig, in_cluster=cluster,
         namespace_modes=MappingProxyType(dict(args.modes)), reconcile=reconcile,
-        controller_account=account,
+        controller_account=account, cluster_audit=cluster_audit,
     )
     if clock is not None:
         settings = dataclasses.replace(settings, clock=clock)

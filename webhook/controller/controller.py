@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from kubernetes.leaderelection import electionconfig, leaderelection
-from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from webhook.controller.cluster import DEFAULT_BURST, DEFAULT_QPS, Cluster
@@ -36,12 +34,11 @@ from webhook.controller.desired import (
     next_expiry,
     stale,
 )
+from webhook.controller.election import LeaseTerms, run_election
 from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
 
 log = logging.getLogger("egressguard.controller")
-# The election logs every retry at INFO; its warnings and errors still show.
-logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 LEASE_NAME = "egressguard-controller"
 WATCH_SECONDS = 300
@@ -184,17 +181,10 @@ class Controller:
 
     def _elect(self) -> None:
         settings = self.settings
-        while not self._stop.is_set():
-            lock = LeaseLock(LEASE_NAME, settings.lease_namespace, settings.identity)
-            election = electionconfig.Config(
-                lock, lease_duration=settings.lease_seconds,
-                renew_deadline=settings.renew_seconds, retry_period=settings.retry_seconds,
-                onstarted_leading=self._lead, onstopped_leading=self._follow)
-            try:
-                leaderelection.LeaderElection(election).run()
-            except Exception:
-                log.exception("leader election failed; trying again")
-            self._stop.wait(settings.retry_seconds)
+        terms = LeaseTerms(LEASE_NAME, settings.lease_namespace, settings.identity,
+                           settings.lease_seconds, settings.renew_seconds,
+                           settings.retry_seconds)
+        run_election(terms, on_lead=self._lead, on_follow=self._follow, stop=self._stop)
 
     def _follow(self) -> None:
         if self._leading.is_set():

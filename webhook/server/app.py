@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from webhook.server import admission
 from webhook.server.audit import AuditLog
+from webhook.server.cluster_audit import cluster_auditing
 from webhook.server.keys import (
     AUDIT,
     CERTIFICATES,
@@ -173,6 +174,7 @@ def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None)
     app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(reconciling)
+    app.cleanup_ctx.append(cluster_auditing)
     app.router.add_post("/mutate", admission.mutate)
     app.router.add_post("/validate", admission.validate)
     app.router.add_get("/healthz", healthz)

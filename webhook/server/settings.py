@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
+from webhook.audit.auditor import AuditOptions
 from webhook.controller.controller import ControllerOptions
 from webhook.model.rules import Policy
 
@@ -124,6 +125,8 @@ class Settings:
     reconcile: ControllerOptions | None = None
     # The controller's own service account ("namespace:name"), trusted by the webhook.
     controller_account: str | None = None
+    # The audit on an interval (``--audit-interval``): None runs none.
+    cluster_audit: AuditOptions | None = None
     # Replaceable edges (tests): how rules are read, what time it is, where audit lines go.
     rules_loader: RulesLoader | None = None
     clock: Callable[[], datetime] = _utc_now
