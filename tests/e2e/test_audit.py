@@ -14,8 +14,10 @@ The audit must list exactly those, and its reports, applied, must be what is in 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,18 @@ from typing import Any
 import pytest
 import yaml
 
+from .cluster import webhook_kubeconfig
 from .controlplane import ADMIN, ControlPlane
 from .crds import CRD_FILES, REPORT_CRD_FILES, install_crds
 from .kubectl import Kubectl
-from .processes import local_env, wait_until
-from .webhook_process import EXAMPLE_RULES, REPO, egressguard_argv
+from .processes import Process, free_port, local_env, wait_until
+from .webhook_process import (
+    DEPLOY_DIR,
+    EXAMPLE_RULES,
+    REPO,
+    deploy_manifests,
+    egressguard_argv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +182,99 @@ def test_the_reports_apply_to_the_kyverno_crds_and_match_the_audit(
     billing = next(r for r in stored if r["metadata"]["namespace"] == "billing")
     assert sorted(r["rule"] for r in billing["results"]) == ["fence-missing", "host-network"]
     assert not (seeded.get_json("clusterpolicyreports") or {}).get("items")
+
+
+# -- serve --audit-interval, as deploy/'s service account with overlays/audit's RBAC ---------
+
+INTERVAL = "10s"
+
+
+@pytest.fixture(scope="module")
+def auditing(controlplane: ControlPlane, rules: Path, seeded: Kubectl,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, int]]:
+    workdir = tmp_path_factory.mktemp("audit-serve")
+    manifests = deploy_manifests(seeded, DEPLOY_DIR / "overlays" / "audit")
+    kubeconfig = webhook_kubeconfig(controlplane, manifests, workdir / "audit.kubeconfig")
+    metrics_port = free_port()
+    process = Process(
+        "egressguard-audit",
+        egressguard_argv(
+            "serve", "--rules", str(rules), "--cert-dir", str(workdir / "certs"),
+            "--host", "127.0.0.1", "--port", str(free_port()),
+            "--metrics-port", str(metrics_port), "--kubeconfig", str(kubeconfig),
+            "--namespaces", "cluster", "--own-namespace", "egressguard-system",
+            "--audit-interval", INTERVAL, "--lease-seconds", "3", "--log-format", "text"),
+        log_path=workdir / "egressguard.log", stdout_path=workdir / "audit.jsonl",
+        env=local_env({"PYTHONUNBUFFERED": "1", "POD_NAME": "audit-a"}), cwd=REPO,
+    )
+    process.start()
+    try:
+        yield process, metrics_port
+    finally:
+        process.stop()
+
+
+def violations(port: int) -> dict[tuple[str, str], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = {}
+    for match in re.finditer(r'^egressguard_violations\{code="([^"]*)",'
+                             r'resource_namespace="([^"]*)"\} (\S+)$', text, re.MULTILINE):
+        found[(match.group(1), match.group(2))] = float(match.group(3))
+    return found
+
+
+def audited(process: Process) -> int:
+    return process.log_path.read_text().count("audited ")
+
+
+def test_the_server_writes_the_reports_the_metric_and_events_the_audit_finds(
+        controlplane: ControlPlane, rules: Path, seeded: Kubectl,
+        auditing: tuple[Process, int]) -> None:
+    process, port = auditing
+    wait_until(lambda: audited(process) >= 1, timeout=60, what="a periodic audit",
+               processes=[process])
+    cli = json.loads(audit(controlplane, rules, "-o", "json").stdout)
+    expected: dict[tuple[str, str], float] = {}
+    for finding in cli["findings"]:
+        for code in finding["codes"]:
+            key = (code, finding["object"]["namespace"])
+            expected[key] = expected.get(key, 0) + 1
+    assert violations(port) == expected == {
+        ("host-network", "billing"): 1, ("managed-label", "shop"): 1, ("privileged", "shop"): 3}
+    printed = [d for d in yaml.safe_load_all(audit(controlplane, rules, "-o", "reports").stdout)
+               if d]
+    stored = seeded.get_json("policyreports", "-A")["items"]
+    assert {r["metadata"]["namespace"]: (r["summary"], r["results"]) for r in stored} == {
+        d["metadata"]["namespace"]: (d["summary"], d["results"]) for d in printed}
+    fields = seeded.get_json("policyreports", "-A", "--show-managed-fields")["items"]
+    assert all(any(f["manager"] == "egressguard" and f["operation"] == "Apply"
+                   for f in r["metadata"]["managedFields"]) for r in fields)
+    events = seeded.get_json("events", "-n", "shop",
+                             "--field-selector", "reason=EgressguardViolation")["items"]
+    assert [(e["involvedObject"]["kind"], e["involvedObject"]["name"], e["type"])
+            for e in events] == [("Deployment", "web", "Warning")]
+    assert "[privileged]" in events[0]["message"]
+    assert seeded.get_json("lease", "-n", "egressguard-system", "egressguard-audit")[
+        "spec"]["holderIdentity"].startswith("audit-a_")
+
+
+def test_a_namespace_put_right_loses_its_report_and_its_series(
+        seeded: Kubectl, auditing: tuple[Process, int]) -> None:
+    process, port = auditing
+    seeded("delete", "pod", "-n", "billing", "miner", "--wait=false", "--grace-period=0",
+           "--force", check=True)
+    seeded.apply(fence("billing"), check=True)
+    runs = audited(process)
+    wait_until(lambda: audited(process) >= runs + 2, timeout=60, what="two more audits",
+               processes=[process])
+
+    def namespaces_reported() -> list[str]:
+        return sorted(r["metadata"]["namespace"]
+                      for r in seeded.get_json("policyreports", "-A")["items"])
+
+    assert namespaces_reported() == ["shop"]
+    assert ("host-network", "billing") not in violations(port)
+    events = seeded.get_json("events", "-n", "shop",
+                             "--field-selector", "reason=EgressguardViolation")["items"]
+    assert len(events) == 1  # said once an hour, not once an audit
