@@ -41,6 +41,6 @@ async def test_the_rendered_envoys_own_lines_name_the_host_and_the_port_the_pod_
     lines = access_log.read_text().splitlines()
     assert len(lines) == 1, lines
     reading = read_access_log("access.log", lines)
-    assert reading.skipped == [] and reading.seen == []
+    assert reading.skipped == [] and reading.needs == {}
     assert reading.unattributed == {Unattributed(HOST, 80, "an unlogged address"): 1}
     assert reading.protocols == {(HOST, 80): {"HTTP"}}

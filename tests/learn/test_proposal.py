@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from webhook.learn import propose
-from webhook.learn.observations import Need, Seen
+from webhook.learn.observations import Evidence, Need
 from webhook.learn.proposal import destination_name, protocol_for
 from webhook.loader import load_repository
 from webhook.model.rules import Policy, Port
@@ -22,8 +22,8 @@ def policy() -> Policy:
     return load_repository(RULES).policy
 
 
-def _seen(*needs: Need) -> list[Seen]:
-    return [Seen(need, f"audit.log:{i}", f"uid-{i}") for i, need in enumerate(needs, 1)]
+def _seen(*needs: Need) -> dict[Need, Evidence]:
+    return {need: Evidence(f"audit.log:{i}", {f"uid-{i}"}) for i, need in enumerate(needs, 1)}
 
 
 def test_a_host_no_destination_covers_gets_a_restricted_destination_and_a_grant(

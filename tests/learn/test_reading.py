@@ -22,8 +22,7 @@ def _access(name: str) -> Reading:
 
 def test_the_audit_log_gives_each_identity_and_host_port_requested() -> None:
     reading = _audit("audit.log")
-    needs = {s.need for s in reading.seen}
-    assert needs == {
+    assert set(reading.needs) == {
         Need("shop", "checkout", "api.stripe.com", 443),
         Need("shop", "checkout", "api.paypal.com", 443),
         Need("data", "exporter", "bigquery.googleapis.com", 443),
@@ -34,9 +33,9 @@ def test_the_audit_log_gives_each_identity_and_host_port_requested() -> None:
         Need("shop", "web", "db.shop.svc.cluster.local", 5432),
     }
     # mutate and validate log the same request: one uid, two lines.
-    paypal = [s for s in reading.seen if s.need.host == "api.paypal.com"]
-    assert [s.where for s in paypal] == ["audit.log:2", "audit.log:3"]
-    assert {s.request for s in paypal} == {"7f1c0a4e-0001"}
+    paypal = reading.needs[Need("shop", "checkout", "api.paypal.com", 443)]
+    assert (paypal.first, paypal.requests, paypal.gateway_lines) == (
+        "audit.log:2", {"7f1c0a4e-0001"}, 0)
     assert reading.skipped == []
     assert reading.ignored == {
         "the webhook's operational log lines": 2,
@@ -64,13 +63,13 @@ def test_a_malformed_audit_line_is_skipped_whole_with_its_reason(line: int, reas
 
 def test_nothing_is_taken_from_malformed_audit_lines() -> None:
     reading = _audit("malformed-audit.log")
-    assert [s.need for s in reading.seen] == [Need("shop", "checkout", "api.paypal.com", 443)]
-    assert len(reading.skipped) == 8
+    assert list(reading.needs) == [Need("shop", "checkout", "api.paypal.com", 443)]
+    assert len(reading.skipped) == reading.skipped_lines == 8
 
 
 def test_istio_text_lines_give_the_outbound_cluster_and_the_client_address() -> None:
     reading = _access("istio-text.log")
-    assert reading.seen == []  # the default format names no identity
+    assert reading.needs == {}  # the default format names no identity
     assert reading.unattributed == {
         Unattributed("api.paypal.com", 443, "10.8.2.17"): 1,
         Unattributed("status.partner.example", 80, "10.8.2.17"): 1,
@@ -87,10 +86,10 @@ def test_istio_text_lines_give_the_outbound_cluster_and_the_client_address() -> 
 
 def test_istio_json_lines_with_a_spiffe_id_name_the_identity() -> None:
     reading = _access("istio-json.log")
-    assert [(s.need, s.where) for s in reading.seen] == [
-        (Need("payments", "payouts", "api.wise.com", 443), "istio-json.log:2"),
-        (Need("payments", "payouts", "files.example-cdn.com", 8080), "istio-json.log:3"),
-    ]
+    assert {need: (e.first, e.gateway_lines) for need, e in reading.needs.items()} == {
+        Need("payments", "payouts", "api.wise.com", 443): ("istio-json.log:2", 1),
+        Need("payments", "payouts", "files.example-cdn.com", 8080): ("istio-json.log:3", 1),
+    }
     assert reading.unattributed == {Unattributed("api.paypal.com", 443, "10.8.2.17"): 1}
     assert reading.protocols[("files.example-cdn.com", 8080)] == {"HTTP"}
     reasons = [s.reason for s in reading.skipped]
@@ -122,7 +121,7 @@ def test_envoy_default_lines_of_a_per_destination_envoy_give_the_http_host() -> 
 ])
 def test_an_unreadable_access_line_is_skipped(line: str) -> None:
     reading = read_access_log("x.log", [line])
-    assert len(reading.skipped) == 1 and reading.seen == [] and not reading.unattributed
+    assert reading.skipped_lines == 1 and reading.needs == {} and not reading.unattributed
 
 
 def test_traffic_to_an_ip_address_proposes_nothing() -> None:
@@ -131,5 +130,16 @@ def test_traffic_to_an_ip_address_proposes_nothing() -> None:
             '"downstream_local_address":"203.0.113.9:443",'
             '"downstream_peer_uri_san":"spiffe://td/ns/shop/sa/web"}')
     reading = read_access_log("x.log", [line])
-    assert reading.seen == [] and reading.skipped == []
+    assert reading.needs == {} and reading.skipped == []
     assert reading.ignored == {"traffic to an IP address, which no Destination can name": 1}
+
+
+def test_a_long_log_keeps_counts_not_lines() -> None:
+    line = ('{{"webhook":"validate","uid":"u-{0}","kind":"Pod","group":"","namespace":"shop",'
+            '"serviceAccount":"web","requested":["api.example.com:443"]}}')
+    lines = [line.format(i) for i in range(3000)] + ["garbage"] * 1500
+    reading = read_audit_log("big.log", lines)
+    (evidence,) = reading.needs.values()
+    assert len(evidence.requests) == 1000 and evidence.first == "big.log:1"
+    assert evidence.describe() == "requested in 1000+ admission request(s), first at big.log:1"
+    assert reading.skipped_lines == 1500 and len(reading.skipped) == 1000

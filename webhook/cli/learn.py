@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(reading, str):
         return _fail(reading)
     now = now_or_clock(args.now)
-    proposal = propose(live, reading.seen, now=now, protocols=reading.protocols)
+    proposal = propose(live, reading.needs, now=now, protocols=reading.protocols)
     try:
         files = write_proposal(args.rules, args.out, proposal)
     except OutError as error:
@@ -140,4 +140,4 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(diff, base=str(args.rules), head=str(args.out)))
         for line in report_lines(reading, proposal, files, out=str(args.out)):
             print(line, file=sys.stderr)
-    return 1 if reading.skipped else 0
+    return 1 if reading.skipped_lines else 0

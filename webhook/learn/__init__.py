@@ -8,15 +8,16 @@ Destinations, ports and grant files that would have admitted them out); only
 
 from webhook.learn.access_log import read_access_log
 from webhook.learn.audit_log import read_audit_log
-from webhook.learn.observations import Reading, Seen, Skipped, Unattributed
+from webhook.learn.observations import Evidence, Need, Reading, Skipped, Unattributed
 from webhook.learn.output import OutError, write_proposal
 from webhook.learn.proposal import Proposal, propose
 
 __all__ = [
+    "Evidence",
+    "Need",
     "OutError",
     "Proposal",
     "Reading",
-    "Seen",
     "Skipped",
     "Unattributed",
     "propose",

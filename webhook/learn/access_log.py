@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from webhook.engine.entitlement import parse_requests
-from webhook.learn.observations import Need, Reading, Seen, Skipped, Unattributed
+from webhook.learn.observations import Need, Reading, Unattributed
 from webhook.loader.names import dns_label_problem, dns_subdomain_problem
 
 _Q = r'"(?P<{}>[^"]*)"'
@@ -120,7 +120,7 @@ def _record(fields: Mapping[str, Any], where: str, reading: Reading) -> None:
     found = _destination(fields)
     if isinstance(found, str):
         if found.startswith("! "):
-            reading.skipped.append(Skipped(where, found[2:]))
+            reading.skip(where, found[2:])
         else:
             reading.ignored[found] += 1
         return
@@ -130,7 +130,7 @@ def _record(fields: Mapping[str, Any], where: str, reading: Reading) -> None:
         return
     parsed = parse_requests(f"{host}:{port}")
     if len(parsed.valid) != 1:
-        reading.skipped.append(Skipped(where, f"{host[:80]}:{port[:8]} is not a host:port"))
+        reading.skip(where, f"{host[:80]}:{port[:8]} is not a host:port")
         return
     request = parsed.valid[0]
     protocol = ("HTTP" if _value(fields, "method") else "TLS" if _value(fields, "sni")
@@ -147,10 +147,10 @@ def _record(fields: Mapping[str, Any], where: str, reading: Reading) -> None:
                dns_label_problem(identity["ns"], what="namespace")
                or dns_subdomain_problem(identity["sa"], what="service account"))
     if identity is None or problem:
-        reading.skipped.append(Skipped(where, f"downstream_peer_uri_san {peer[:80]!r} {problem}"))
+        reading.skip(where, f"downstream_peer_uri_san {peer[:80]!r} {problem}")
         return
     need = Need(identity["ns"], identity["sa"], request.host, request.port)
-    reading.seen.append(Seen(need, where))
+    reading.saw(need, where)
 
 
 def read_line(text: str, where: str, reading: Reading) -> None:
@@ -165,13 +165,13 @@ def read_line(text: str, where: str, reading: Reading) -> None:
         try:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError:
-            reading.skipped.append(Skipped(where, "starts like JSON but is not JSON"))
+            reading.skip(where, "starts like JSON but is not JSON")
             return
         if not isinstance(entry, dict) or "start_time" not in entry or not (
                 {"upstream_cluster", "upstream_host"} & entry.keys()):
-            reading.skipped.append(Skipped(where, "JSON without Istio's access-log keys "
+            reading.skip(where, "JSON without Istio's access-log keys "
                                                   "(start_time, upstream_cluster or "
-                                                  "upstream_host)"))
+                                                  "upstream_host)")
             return
         _record({ours: entry.get(theirs) for ours, theirs in JSON_KEYS.items()}, where, reading)
     elif match := ISTIO_TEXT.fullmatch(line) or ENVOY_TEXT.fullmatch(line):
@@ -179,8 +179,8 @@ def read_line(text: str, where: str, reading: Reading) -> None:
         fields["method"] = fields["request"].split(" ", 1)[0]
         _record(fields, where, reading)
     else:
-        reading.skipped.append(Skipped(where, "neither Istio's nor Envoy's default access-log "
-                                              "format, nor JSON"))
+        reading.skip(where, "neither Istio's nor Envoy's default access-log "
+                                              "format, nor JSON")
 
 
 def read_access_log(name: str, lines: Iterable[str]) -> Reading:

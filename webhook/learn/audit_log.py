@@ -19,7 +19,7 @@ import orjson
 from webhook.engine import pods
 from webhook.engine.entitlement import parse_requests
 from webhook.engine.kinds import handler_for
-from webhook.learn.observations import Need, Reading, Seen, Skipped
+from webhook.learn.observations import Need, Reading
 from webhook.loader.names import dns_label_problem, dns_subdomain_problem
 
 # The webhook's stderr lines in text form: "2026-12-04 16:12:35,123 INFO egressguard.x: ...".
@@ -72,29 +72,30 @@ def read_line(text: str, where: str, reading: Reading) -> None:
     try:
         entry = orjson.loads(stripped)
     except orjson.JSONDecodeError:
-        reading.skipped.append(Skipped(where, "not JSON, and not an operational log line"))
+        reading.skip(where, "not JSON, and not an operational log line")
         return
     if not isinstance(entry, dict):
-        reading.skipped.append(Skipped(where, "JSON, but not an object"))
+        reading.skip(where, "JSON, but not an object")
         return
     if "webhook" not in entry and {"level", "message"} <= entry.keys():
         reading.ignored["the webhook's operational log lines"] += 1
         return
     kind, group, uid = entry.get("kind"), entry.get("group"), entry.get("uid")
     if not isinstance(kind, str) or not isinstance(group, str) or not isinstance(uid, str):
-        reading.skipped.append(Skipped(where, "not an audit line: kind, group and uid must be "
-                                              "strings"))
+        reading.skip(where, "not an audit line: kind, group and uid must be "
+                                              "strings")
         return
     if not _is_pod_kind(group, kind):
         reading.ignored["lines of other kinds than pods and pod templates"] += 1
         return
     needs = _needs(entry)
     if isinstance(needs, str):
-        reading.skipped.append(Skipped(where, needs))
+        reading.skip(where, needs)
         return
     if not needs:
         reading.ignored["pods that requested nothing"] += 1
-    reading.seen.extend(Seen(need, where, uid) for need in needs)
+    for need in needs:
+        reading.saw(need, where, request=uid)
 
 
 def read_audit_log(name: str, lines: Iterable[str]) -> Reading:

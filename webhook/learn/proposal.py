@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from webhook.engine.entitlement import grant_file
 from webhook.engine.hosts_local import is_cluster_local
-from webhook.learn.observations import Need, Seen
+from webhook.learn.observations import Evidence, Need
 from webhook.loader.names import host_pattern_problem
 from webhook.model.rules import Access, Policy, Port
 from webhook.review.controlled_hosts import ControlledHost, attacker_control
@@ -99,28 +99,14 @@ def protocol_for(port: int, seen: set[str]) -> tuple[str, str]:
     return "TCP", why
 
 
-def _evidence(seen: list[Seen]) -> str:
-    requests = {s.request for s in seen if s.request}
-    gateway = [s for s in seen if not s.request]
-    parts = []
-    if requests:
-        parts.append(f"requested in {len(requests)} admission request(s)")
-    if gateway:
-        parts.append(f"{len(gateway)} connection(s) at a gateway")
-    return " and ".join(parts) + f", first at {seen[0].where}"
-
-
-def propose(policy: Policy, seen: Iterable[Seen], *, now: datetime,
+def propose(policy: Policy, needs: Mapping[Need, Evidence], *, now: datetime,
             protocols: Mapping[tuple[str, int], set[str]]) -> Proposal:
-    """The Destinations, ports and grant files that admit every need ``seen`` shows."""
-    by_need: dict[Need, list[Seen]] = defaultdict(list)
-    for item in seen:
-        by_need[item.need].append(item)
+    """The Destinations, ports and grant files that admit every need seen."""
     proposal = Proposal()
     new_ports: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)  # host -> port -> proto
     existing_ports: dict[str, dict[int, str]] = defaultdict(dict)
-    grants: list[tuple[Need, list[Seen]]] = []
-    for need in sorted(by_need):
+    grants: list[tuple[Need, Evidence]] = []
+    for need in sorted(needs):
         if is_cluster_local(need.host, policy.config.cluster_domain):
             proposal.left_out.append((need, "a cluster-local name: it never leaves through a "
                                             "gateway"))
@@ -151,7 +137,7 @@ def propose(policy: Policy, seen: Iterable[Seen], *, now: datetime,
             existing_ports[destination.name].setdefault(need.port, protocol[0])
         if destination is not None and (granted or destination.access is Access.OPEN):
             continue  # the port alone admits it
-        grants.append((need, by_need[need]))
+        grants.append((need, needs[need]))
     taken = set(policy.destinations)
     for host in sorted(new_ports):
         ports = new_ports[host]
@@ -170,8 +156,8 @@ def propose(policy: Policy, seen: Iterable[Seen], *, now: datetime,
         for name, ports in sorted(existing_ports.items())
     }
     proposal.grants = [
-        NewGrant(need, f"Proposed by egressguard learn: {_evidence(items)}.",
+        NewGrant(need, f"Proposed by egressguard learn: {evidence.describe()}.",
                  attacker_control(need.host))
-        for need, items in grants
+        for need, evidence in grants
     ]
     return proposal

@@ -17,7 +17,8 @@ def report_json(reading: Reading, proposal: Proposal, files: list[str]) -> dict[
     proposed: list[NewDestination | NewGrant] = [*proposal.destinations, *proposal.grants]
     return {
         "lines": reading.lines,
-        "seen": len(reading.seen),
+        "needs": len(reading.needs),
+        "skippedLines": reading.skipped_lines,
         "ignored": dict(sorted(reading.ignored.items())),
         "skipped": [{"where": s.where, "reason": s.reason} for s in reading.skipped],
         "unattributed": [
@@ -38,14 +39,14 @@ def report_json(reading: Reading, proposal: Proposal, files: list[str]) -> dict[
 
 
 def report_lines(reading: Reading, proposal: Proposal, files: list[str], *, out: str) -> list[str]:
-    lines = [f"read {reading.lines} lines: {len(reading.seen)} needs seen"]
+    lines = [f"read {reading.lines} lines: {len(reading.needs)} identity and host:port pairs"]
     lines += [f"  ignored {count}: {why}" for why, count in sorted(reading.ignored.items())]
-    if reading.skipped:
-        lines.append(f"skipped {len(reading.skipped)} malformed lines (nothing was taken from "
+    if reading.skipped_lines:
+        lines.append(f"skipped {reading.skipped_lines} malformed lines (nothing was taken from "
                      "them; fix or remove them and run learn again):")
         lines += [f"  {s.where}: {s.reason}" for s in reading.skipped[:SHOWN]]
-        if len(reading.skipped) > SHOWN:
-            lines.append(f"  and {len(reading.skipped) - SHOWN} more")
+        if reading.skipped_lines > SHOWN:
+            lines.append(f"  and {reading.skipped_lines - SHOWN} more")
     if reading.unattributed:
         lines.append("gateway traffic whose lines name no identity (no grant proposed; log "
                      "downstream_peer_uri_san, or find the pod by its address):")
