@@ -135,3 +135,11 @@ def test_a_cluster_wide_fence_fences_every_namespace() -> None:
                           "labels": {"app.kubernetes.io/managed-by": "egressguard"}}}
     assert audit(snapshot_of([*documents(), fence], []), example_policy(),
                  now=NOW).unfenced == ()
+
+
+def test_kinds_the_audit_may_not_list_are_named_so_the_result_is_not_taken_as_whole() -> None:
+    from webhook.audit.table import table
+    result = audit(snapshot_of(documents(), [], ["apps/Deployment"]), example_policy(), now=NOW)
+    assert result.unreadable == ("apps/Deployment",)
+    assert "INCOMPLETE: not allowed to list (grant list on them): apps/Deployment" in \
+        table(result)

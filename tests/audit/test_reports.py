@@ -96,3 +96,11 @@ def test_reports_print_as_yaml_documents(result: Audit, tmp_path: Path) -> None:
     from webhook.render.yamltext import yaml_text
     text = "".join(f"---\n{yaml_text(r)}" for r in reports(result))
     assert [d["kind"] for d in yaml.safe_load_all(text)] == ["PolicyReport", "PolicyReport"]
+
+
+def test_a_report_keeps_at_most_max_results_and_counts_them_all() -> None:
+    from webhook.audit.reports import MAX_RESULTS, report
+    many = [{"result": "warn", "rule": "privileged"}] * (MAX_RESULTS + 5)
+    bounded = report("shop", many)
+    assert len(bounded["results"]) == MAX_RESULTS
+    assert bounded["summary"]["warn"] == MAX_RESULTS + 5

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from .cluster import webhook_kubeconfig
-from .controlplane import ADMIN, ControlPlane
+from .controlplane import ADMIN, DEVELOPER, ControlPlane, Identity
 from .crds import CRD_FILES, REPORT_CRD_FILES, install_crds
 from .kubectl import Kubectl
 from .processes import Process, free_port, local_env, wait_until
@@ -119,10 +119,11 @@ def seeded(controlplane: ControlPlane) -> Kubectl:
     return admin
 
 
-def audit(plane: ControlPlane, rules: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def audit(plane: ControlPlane, rules: Path, *args: str,
+          identity: Identity = ADMIN) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         egressguard_argv("audit", "--rules", str(rules),
-                         "--kubeconfig", str(plane.kubeconfig(ADMIN)), *args),
+                         "--kubeconfig", str(plane.kubeconfig(identity)), *args),
         capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
         env=local_env(),
     )
@@ -158,6 +159,14 @@ def test_the_table_is_for_a_person(controlplane: ControlPlane, rules: Path,
     done = audit(controlplane, rules)
     assert done.returncode == 1, done.stderr
     assert "checkout-revoked" in done.stdout and "not ready" in done.stdout
+
+
+def test_an_identity_that_may_not_list_everything_gets_an_incomplete_audit_and_exit_2(
+        controlplane: ControlPlane, rules: Path, seeded: Kubectl) -> None:
+    done = audit(controlplane, rules, "-o", "json", identity=DEVELOPER)
+    assert done.returncode == 2
+    assert "incomplete: not allowed to list" in done.stderr and "Pod" in done.stderr
+    assert "Pod" in json.loads(done.stdout)["unreadable"]
 
 
 def test_the_reports_apply_to_the_kyverno_crds_and_match_the_audit(

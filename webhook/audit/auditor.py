@@ -106,6 +106,9 @@ class Auditor:
         self.metrics.seconds.observe(seconds)
         self.metrics.runs.labels(result="ok").inc()
         self.last = result
+        if result.unreadable:
+            log.warning("the audit is incomplete: not allowed to list %s; grant list on "
+                        "them", ", ".join(result.unreadable))
         log.info("audited %d objects in %.2f s: %d findings, %d pods with label drift, "
                  "%d unfenced namespaces; %d reports applied, %d pruned, %d events",
                  result.objects, seconds, len(result.findings), len(result.labels),

@@ -133,6 +133,8 @@ class Audit:
     readiness: tuple[Readiness, ...] = ()
     # Judged kinds the cluster does not serve (a CRD not installed), "group/Kind".
     unserved: tuple[str, ...] = ()
+    # Judged kinds the audit was not allowed to list: what it reports is incomplete.
+    unreadable: tuple[str, ...] = ()
     objects: int = 0
 
     @property
@@ -156,4 +158,5 @@ class Audit:
             "unfenced": list(self.unfenced),
             "readiness": [r.as_json() for r in self.readiness],
             "unserved": list(self.unserved),
+            "unreadable": list(self.unreadable),
         }

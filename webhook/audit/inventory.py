@@ -88,6 +88,7 @@ class Inventory:
     def read(self, policy: Policy) -> Snapshot:
         objects: list[Document] = []
         unserved: list[str] = []
+        unreadable: list[str] = []
         for group, kind in judged_kinds():
             resource = self.resource(group, kind)
             if resource is None:
@@ -95,8 +96,13 @@ class Inventory:
                 continue
             where = policy.config.mesh_root_namespace if (group, kind) == ("", "ConfigMap") \
                 else None
-            objects.extend(self.pages(resource, where))
-        return snapshot_of(objects, unserved)
+            try:
+                objects.extend(self.pages(resource, where))
+            except ApiException as error:
+                if error.status != 403:
+                    raise
+                unreadable.append(shown_kind(group, kind))
+        return snapshot_of(objects, unserved, unreadable)
 
 
 def _ours(document: Document) -> bool:
@@ -104,7 +110,8 @@ def _ours(document: Document) -> bool:
         metadata(document).get("name") == FENCE_NAME
 
 
-def snapshot_of(objects: list[Document], unserved: list[str]) -> Snapshot:
+def snapshot_of(objects: list[Document], unserved: list[str],
+                unreadable: list[str] | None = None) -> Snapshot:
     """The namespaces (from the Namespace objects) and the fences, from what was listed."""
     namespaces = {str(metadata(d).get("name")): labels_of(d) for d in objects
                   if (d.get("apiVersion"), d.get("kind")) == ("v1", "Namespace")}
@@ -118,4 +125,4 @@ def snapshot_of(objects: list[Document], unserved: list[str]) -> Snapshot:
         elif group_kind in CLUSTER_FENCES:
             fenced.update(namespaces)
     return Snapshot(namespaces=namespaces, objects=tuple(objects), fenced=frozenset(fenced),
-                    unserved=tuple(unserved))
+                    unserved=tuple(unserved), unreadable=tuple(unreadable or ()))

@@ -105,5 +105,6 @@ def audit(snapshot: Snapshot, policy: Policy, *, now: datetime) -> Audit:
         unfenced=tuple(namespace for namespace in judged if namespace not in snapshot.fenced),
         readiness=readiness,
         unserved=snapshot.unserved,
+        unreadable=snapshot.unreadable,
         objects=judged_objects,
     )

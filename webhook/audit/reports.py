@@ -26,9 +26,9 @@ CATEGORY = "Egress"
 # The audit's own rules, besides the violation codes.
 FENCE_MISSING = "fence-missing"
 LABEL_MISSING = "entitlement-label-missing"
-# A report is one object of at most ~1.5 MiB in etcd: past this many results, the rest are
-# counted in the summary and named by the last result.
-MAX_RESULTS = 2000
+# A report is one object of at most ~1.5 MiB in etcd: past this many results (each under
+# ~1 KiB), the rest are counted in the summary only.
+MAX_RESULTS = 1000
 
 Document = dict[str, Any]
 

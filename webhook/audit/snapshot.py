@@ -19,6 +19,8 @@ class Snapshot:
     objects: tuple[Document, ...] = ()
     fenced: frozenset[str] = frozenset()
     unserved: tuple[str, ...] = ()
+    # Judged kinds the API server refused to list (403): the audit is incomplete.
+    unreadable: tuple[str, ...] = ()
     # Owners of pods and workloads that are not themselves judged kinds, by uid (rarely
     # needed: a ReplicaSet's Deployment is a judged kind and so already in ``objects``).
     extra_owners: Mapping[str, Document] = field(default_factory=dict)

@@ -48,6 +48,10 @@ def table(audit: Audit) -> str:
         lines.append("")
         lines.append("Judged kinds this cluster does not serve (none to audit): "
                      + ", ".join(audit.unserved))
+    if audit.unreadable:
+        lines.append("")
+        lines.append("INCOMPLETE: not allowed to list (grant list on them): "
+                     + ", ".join(audit.unreadable))
     lines.append("")
     lines.append(f"{audit.objects} objects judged.")
     return "\n".join(lines) + "\n"

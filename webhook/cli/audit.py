@@ -50,7 +50,8 @@ service account, else ~/.kube/config; it needs only get and list.
 -o reports prints wgpolicyk8s.io/v1alpha2 PolicyReports (one per namespace with findings)
 and a ClusterPolicyReport, the reports Kyverno writes, for kubectl apply or review.
 
-Exit 0 when nothing was found, 1 when anything was, 2 on usage, rules or cluster errors."""
+Exit 0 when nothing was found, 1 when anything was, 2 on usage, rules or cluster errors
+and when a judged kind could not be listed (the audit is then incomplete: it says which)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -129,4 +130,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = audit(snapshot, policy, now=now)
     _print(result, args.output)
+    if result.unreadable:
+        print(f"egressguard audit: incomplete: not allowed to list "
+              f"{', '.join(result.unreadable)}; grant list on them (deploy/overlays/audit's "
+              "ClusterRole lists what the audit reads)", file=sys.stderr)
+        return 2
     return 0 if result.clean else 1
