@@ -87,9 +87,10 @@ def write_proposal(rules: Path, out: Path, proposal: Proposal) -> list[str]:
             shutil.rmtree(child)
         else:
             child.unlink()
+    # Marked before anything else is written: a run that fails half-way can be run again.
+    (out / MARKER).write_text(MARKER_TEXT)
     shutil.copytree(rules, out, dirs_exist_ok=True,
                     ignore=lambda _, names: [n for n in names if n.startswith(".")])
-    (out / MARKER).write_text(MARKER_TEXT)
     written = []
     for new in proposal.destinations:
         target = out / new.file
