@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from tests.server import reviews
+from webhook.audit.findings import Audit, Finding, LabelDrift, ObjectRef, Result, Violated
+from webhook.audit.metrics import AuditMetrics
 from webhook.model.review import parse_review
 from webhook.server.metrics import Metrics
 
@@ -36,6 +38,11 @@ def exported() -> dict[str, set[str]]:
     metrics.observe(webhook="validate", request=request, decision="denied", mode="enforce",
                     seconds=0.001, codes=["host-network"])
     metrics.rules_loaded_now(generation=1, revision="r", at=datetime.now(UTC))
+    # The periodic audit's metrics, as a replica that audited once exposes them.
+    pod = ObjectRef("v1", "Pod", "shop", "web")
+    AuditMetrics(metrics.registry).show(Audit(
+        findings=(Finding(pod, Result.WARNED, (Violated("privileged", "m"),)),),
+        labels=(LabelDrift(pod, "web", stale=("egressguard.io/allow-x",)),)), at=1.0)
     found: dict[str, set[str]] = {}
     for family in metrics.registry.collect():
         for sample in family.samples:
