@@ -112,6 +112,27 @@ def test_a_gateway_port_shared_by_destinations_says_the_mesh_policy_tells_them_a
     assert "egressguard.io/shared-port" not in envoy  # its own pods
 
 
+@pytest.mark.parametrize("mode", [SIDECAR, AMBIENT])
+def test_a_gateway_of_many_destinations_names_ten_others_and_counts_the_rest(
+    mode: RenderMode,
+) -> None:
+    """With thousands of destinations on one gateway, naming every other one on each
+    policy would make the output grow with the square of their number."""
+    many = tuple(
+        Destination(f"d{i:02}", (f"d{i:02}.example.com",), (Port(443, "HTTPS"),),
+                    "istio-egressgateway")
+        for i in range(25)
+    )
+    documents = docs(mode, example_policy(destinations=many, grants=()))
+    shared = find(documents, "NetworkPolicy", "d07-ingress")["metadata"]["annotations"][
+        "egressguard.io/shared-port"
+    ]
+    others = ", ".join(f"d{i:02}" for i in range(11) if i != 7)
+    assert f"also carries {others} and 14 more:" in shared
+    last = find(documents, "NetworkPolicy", "d24-ingress")["metadata"]["annotations"]
+    assert "also carries d00, d01," in last["egressguard.io/shared-port"]
+
+
 def test_an_expired_grant_grants_nothing_and_a_namespace_left_without_grants_gets_no_fence(
 ) -> None:
     grants = (Grant("legacy", "app", "hooks.slack.com", 443, "slack", expires=date(2026, 1, 31)),)

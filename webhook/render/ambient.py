@@ -21,9 +21,16 @@ egressguard's impersonation check select them as in the other modes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from webhook.model.rules import Gateway, Port
 from webhook.render.dlp import lua_source
-from webhook.render.network import GatewayPods, destination_policies, gateway_control_plane_policy
+from webhook.render.network import (
+    GatewayPods,
+    destination_policies,
+    gateway_control_plane_policy,
+    others_on,
+)
 from webhook.render.objects import Context, Document, RenderedFile, bounded_name, document
 from webhook.render.plan import HBONE_PORT, DestinationPlan, dlp_notes, host_slug
 from webhook.render.sidecar import (
@@ -164,17 +171,29 @@ def _dlp(ctx: Context, plan: DestinationPlan, targets: list[str]) -> Document:
     )
 
 
-def gateway_pods(ctx: Context, plan: DestinationPlan) -> GatewayPods:
-    others = tuple(
-        other.name
-        for other in ctx.plans
-        if other.gateway.name == plan.gateway.name and other.name != plan.name
-    )
+GatewayIndex = Mapping[str, Sequence[str]]
+
+
+def gateway_index(ctx: Context) -> GatewayIndex:
+    """Gateway -> its destinations, in plan order."""
+    index: dict[str, list[str]] = {}
+    for plan in ctx.plans:
+        index.setdefault(plan.gateway.name, []).append(plan.name)
+    return index
+
+
+def gateway_pods(
+    ctx: Context, plan: DestinationPlan, index: GatewayIndex | None = None
+) -> GatewayPods:
+    """Every destination on a waypoint shares its HBONE port."""
+    names = (index if index is not None else gateway_index(ctx)).get(plan.gateway.name)
+    shown, count = others_on(names or (plan.name,), plan.name)
     return GatewayPods(
         namespace=plan.gateway.namespace,
         selector=plan.gateway.selector,
         ports=(HBONE_PORT,),
-        shared_with={HBONE_PORT: others},
+        shared_with={HBONE_PORT: shown},
+        shared_count={HBONE_PORT: count},
     )
 
 
@@ -211,7 +230,9 @@ def notes(plan: DestinationPlan) -> tuple[str, ...]:
     return tuple(found)
 
 
-def destination_file(ctx: Context, plan: DestinationPlan) -> RenderedFile:
+def destination_file(
+    ctx: Context, plan: DestinationPlan, index: GatewayIndex | None = None
+) -> RenderedFile:
     documents: list[Document] = []
     dlp_targets: list[str] = []
     dlp_ports = set(plan.dlp_ports())
@@ -236,7 +257,7 @@ def destination_file(ctx: Context, plan: DestinationPlan) -> RenderedFile:
             dlp_targets.append(name)
     if dlp_targets:
         documents.append(_dlp(ctx, plan, dlp_targets))
-    documents += destination_policies(ctx, plan, gateway_pods(ctx, plan))
+    documents += destination_policies(ctx, plan, gateway_pods(ctx, plan, index))
     return RenderedFile(f"destination-{plan.name}.yaml", notes(plan), tuple(documents))
 
 
@@ -272,7 +293,8 @@ def _used_gateways(ctx: Context) -> list[Gateway]:
 
 
 def files(ctx: Context) -> tuple[RenderedFile, ...]:
+    index = gateway_index(ctx)
     return (
         *(gateway_file(ctx, gateway) for gateway in _used_gateways(ctx)),
-        *(destination_file(ctx, plan) for plan in ctx.plans),
+        *(destination_file(ctx, plan, index) for plan in ctx.plans),
     )

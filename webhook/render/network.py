@@ -10,8 +10,9 @@ egress is allowed). Workload namespaces get the fence (:mod:`webhook.render.fenc
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
 
 from webhook.model.addresses import PRIVATE_RANGES
 from webhook.render.objects import Context, Document, bounded_name, document
@@ -47,8 +48,26 @@ class GatewayPods:
     selector: Mapping[str, str]
     # Pod ports the destination's traffic arrives on.
     ports: tuple[int, ...]
-    # Pod port -> the other destinations whose entitled pods reach these pods on it.
+    # Pod port -> the other destinations whose entitled pods reach these pods on it: the
+    # first SHARED_SHOWN of them, and how many there are in all.
     shared_with: Mapping[int, tuple[str, ...]]
+    shared_count: Mapping[int, int] = field(default_factory=dict)
+
+
+# A gateway may carry thousands of destinations: the annotation naming the others on a
+# port shows this many and counts the rest, so each policy stays small.
+SHARED_SHOWN = 10
+
+
+def others_on(names: Sequence[str], own: str) -> tuple[tuple[str, ...], int]:
+    """The first SHARED_SHOWN of ``names`` but ``own`` (which ``names`` holds), and how many
+    others there are; without copying ``names``, so a gateway of n destinations is O(n)."""
+    shown = tuple(islice((name for name in names if name != own), SHARED_SHOWN))
+    return shown, len(names) - 1
+
+
+def _and_more(count: int) -> str:
+    return f" and {count:,} more" if count > 0 else ""
 
 
 def tcp_ports(numbers: Iterable[int]) -> list[Document]:
@@ -109,6 +128,7 @@ def destination_policies(
     if shared:
         annotations[ctx.key("shared-port")] = "; ".join(
             f"port {port} of these pods also carries {', '.join(others)}"
+            + _and_more(pods.shared_count.get(port, len(others)) - len(others))
             for port, others in shared.items()
         ) + (
             ": a pod entitled to any of them can connect; the mesh's AuthorizationPolicy "

@@ -205,12 +205,16 @@ def plan_destinations(policy: Policy, options: RenderOptions) -> tuple[Destinati
         (grant for grant in policy.grants if grant.active(options.now)),
         key=lambda g: (g.destination, g.namespace, g.service_account, g.host, g.port),
     )
+    # Grouped once, in that order: a scan of every grant per destination is quadratic.
+    by_destination: dict[str, list[Grant]] = {}
+    for grant in active:
+        by_destination.setdefault(grant.destination, []).append(grant)
     plans = []
     for name in sorted(policy.destinations):
         destination = policy.destinations[name]
         hosts = _unique(normalize_host(host) for host in destination.hosts)
         wildcards = tuple(host for host in hosts if is_wildcard(host))
-        grants = tuple(grant for grant in active if grant.destination == name)
+        grants = tuple(by_destination.get(name, ()))
         granted = _unique(
             sorted(
                 normalize_host(grant.host)

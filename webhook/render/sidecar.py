@@ -20,12 +20,17 @@ sidecar chose, one name per subset. The names granted under a wildcard are route
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from webhook.model.rules import Gateway, Port
 from webhook.render.dlp import lua_source
 from webhook.render.envoy_config import LUA
-from webhook.render.network import GatewayPods, destination_policies, gateway_control_plane_policy
+from webhook.render.network import (
+    GatewayPods,
+    destination_policies,
+    gateway_control_plane_policy,
+    others_on,
+)
 from webhook.render.objects import Context, Document, RenderedFile, bounded_name, document
 from webhook.render.plan import DestinationPlan, dlp_notes, host_slug
 
@@ -300,22 +305,33 @@ def pod_ports(ctx: Context, plan: DestinationPlan) -> tuple[int, ...]:
     return tuple(sorted({ctx.options.gateway_pod_port(port.number) for port in plan.ports}))
 
 
-def gateway_pods(ctx: Context, plan: DestinationPlan) -> GatewayPods:
-    neighbours = [
-        other
-        for other in ctx.plans
-        if other.gateway.name == plan.gateway.name
-        and other.name != plan.name
-        and other.concrete_hosts
-    ]
+PortIndex = Mapping[str, Mapping[int, Sequence[str]]]
+
+
+def port_index(ctx: Context) -> PortIndex:
+    """Gateway -> pod port -> the destinations routed through it there, in plan order."""
+    index: dict[str, dict[int, list[str]]] = {}
+    for plan in ctx.plans:
+        if plan.concrete_hosts:
+            ports = index.setdefault(plan.gateway.name, {})
+            for port in pod_ports(ctx, plan):
+                ports.setdefault(port, []).append(plan.name)
+    return index
+
+
+def gateway_pods(
+    ctx: Context, plan: DestinationPlan, index: PortIndex | None = None
+) -> GatewayPods:
+    """``plan``'s gateway pods (which route it: it has names), and who else they carry."""
+    on_gateway = (index if index is not None else port_index(ctx)).get(plan.gateway.name, {})
     ports = pod_ports(ctx, plan)
+    shared = {port: others_on(on_gateway.get(port, (plan.name,)), plan.name) for port in ports}
     return GatewayPods(
         namespace=plan.gateway.namespace,
         selector=plan.gateway.selector,
         ports=ports,
-        shared_with={
-            port: tuple(o.name for o in neighbours if port in pod_ports(ctx, o)) for port in ports
-        },
+        shared_with={port: shown for port, (shown, _) in shared.items()},
+        shared_count={port: count for port, (_, count) in shared.items()},
     )
 
 
@@ -352,7 +368,9 @@ def notes(ctx: Context, plan: DestinationPlan) -> tuple[str, ...]:
     return tuple(found)
 
 
-def destination_file(ctx: Context, plan: DestinationPlan) -> RenderedFile:
+def destination_file(
+    ctx: Context, plan: DestinationPlan, index: PortIndex | None = None
+) -> RenderedFile:
     name = f"destination-{plan.name}.yaml"
     if not plan.concrete_hosts:
         return RenderedFile(name, notes(ctx, plan), ())
@@ -366,7 +384,7 @@ def destination_file(ctx: Context, plan: DestinationPlan) -> RenderedFile:
     ]
     if plan.dlp_ports():
         documents.append(_dlp_filter(ctx, plan))
-    documents += destination_policies(ctx, plan, gateway_pods(ctx, plan))
+    documents += destination_policies(ctx, plan, gateway_pods(ctx, plan, index))
     return RenderedFile(name, notes(ctx, plan), tuple(documents))
 
 
@@ -401,9 +419,10 @@ def gateway_file(ctx: Context, gateway: Gateway) -> RenderedFile:
 
 def files(ctx: Context) -> tuple[RenderedFile, ...]:
     gateways = _used_gateways(ctx)
+    index = port_index(ctx)
     return (
         *(gateway_file(ctx, gateway) for gateway in gateways),
-        *(destination_file(ctx, plan) for plan in ctx.plans),
+        *(destination_file(ctx, plan, index) for plan in ctx.plans),
     )
 
 
