@@ -205,6 +205,11 @@ def test_the_controller_applies_the_same_objects_and_the_webhook_admits_them(
         assert applied is not None
         expected = rendered(installed, kind, namespace, name)
         assert applied["spec"] == expected["spec"]
+        # Labelled as egressguard's and annotated with the rules revision it came from.
+        assert applied["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "egressguard"
+        revision = applied["metadata"]["annotations"]["egressguard.io/rules-revision"]
+        assert revision and revision == expected["metadata"]["annotations"][
+            "egressguard.io/rules-revision"]
         shown = admin.get_json(RESOURCES[kind], "-n", namespace, name, "--show-managed-fields")
         managers = {(entry["manager"], entry["operation"])
                     for entry in shown["metadata"]["managedFields"]}
