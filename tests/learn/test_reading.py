@@ -124,6 +124,15 @@ def test_an_unreadable_access_line_is_skipped(line: str) -> None:
     assert reading.skipped_lines == 1 and reading.needs == {} and not reading.unattributed
 
 
+def test_a_waypoints_cluster_names_the_destination_too() -> None:
+    line = ('{"start_time":"t","authority":null,"requested_server_name":"api.wise.com",'
+            '"upstream_cluster":"inbound-vip|443|tcp|api.wise.com",'
+            '"downstream_peer_uri_san":"spiffe://cluster.local/ns/payments/sa/payouts"}')
+    reading = read_access_log("waypoint.log", [line])
+    assert list(reading.needs) == [Need("payments", "payouts", "api.wise.com", 443)]
+    assert reading.protocols == {("api.wise.com", 443): {"TLS"}}
+
+
 def test_traffic_to_an_ip_address_proposes_nothing() -> None:
     line = ('{"start_time":"t","authority":"203.0.113.9:443",'
             '"upstream_cluster":"PassthroughCluster",'

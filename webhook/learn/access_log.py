@@ -13,7 +13,8 @@ Three line formats are read, each exactly as its proxy writes it by default:
   (their stdout access log sets no format): the Istio line up to ``"UPSTREAM_HOST"``, without
   the details, cluster, addresses and SNI.
 
-The destination is read from Istio's upstream cluster (``outbound|443||api.stripe.com``),
+The destination is read from Istio's upstream cluster (``outbound|443||api.stripe.com``, or
+``inbound-vip|443|tcp|api.stripe.com`` at a waypoint),
 else, for an HTTP request, from its ``:authority`` (port 80 when it names none, as HTTP
 defines: the rendered Envoys terminate no TLS). The upstream's address is never used: with
 TLS origination it is 443 for a pod that dialled 80. None of the default
@@ -61,6 +62,9 @@ JSON_KEYS = {
     "downstream_remote": "downstream_remote_address", "sni": "requested_server_name",
     "peer": "downstream_peer_uri_san",
 }
+# Istio names a destination's clusters direction|port|subset|host (model.BuildSubsetKey):
+# outbound| at sidecars and gateways, inbound-vip| at a waypoint (an ambient egress gateway).
+_DESTINATION_CLUSTERS = ("outbound|", "inbound-vip|")
 _NOT_EGRESS = ("BlackHoleCluster", "InboundPassthroughCluster", "InboundPassthroughClusterIpv4",
                "InboundPassthroughClusterIpv6")
 
@@ -93,11 +97,11 @@ def _destination(fields: Mapping[str, Any]) -> tuple[str, str] | str:
     cluster = _value(fields, "upstream_cluster")
     sni, authority = _value(fields, "sni"), _value(fields, "authority")
     named = sni or _split(authority)[0]
-    if cluster.startswith("outbound|"):
+    if cluster.startswith(_DESTINATION_CLUSTERS):
         parts = cluster.split("|")
         if len(parts) == 4 and parts[1] and parts[3]:
             return parts[3], parts[1]
-        return f"! upstream cluster {cluster[:80]!r} is not outbound|PORT|SUBSET|HOST"
+        return f"! upstream cluster {cluster[:80]!r} is not DIRECTION|PORT|SUBSET|HOST"
     if cluster.startswith("inbound|") or cluster in _NOT_EGRESS:
         return "inbound or refused traffic (not egress)"
     if cluster == "PassthroughCluster":
