@@ -157,3 +157,22 @@ def test_malformed_audit_lines_are_reported_with_file_and_line(
     assert "skipped 8 malformed lines" in err
     assert "malformed-audit.log:3: the namespace '../../etc' is not a DNS-1123 label" in err
     assert not (tmp_path / "etc").exists()
+
+
+def test_a_port_the_destination_lacks_is_added_to_its_file_and_flagged_as_widening(
+    rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text('{"webhook":"validate","uid":"u-1","kind":"Pod","group":"","namespace":"ci",'
+                   '"serviceAccount":"builder","requested":["github.com:8443"]}\n')
+    out = tmp_path / "proposed"
+    assert main(["learn", "--rules", str(rules), "--audit-log", str(log), "--out", str(out),
+                 *NOW]) == 0
+    diff = capsys.readouterr().out
+    text = (out / "destinations" / "github.yaml").read_text()
+    assert text.startswith("# Ports 8443/TCP proposed by egressguard learn.\n")
+    assert "- number: 8443\n    protocol: TCP\n" in text
+    assert "- **widened-restricted-destination**: restricted destination github adds port " \
+           "8443/TCP" in diff
+    assert not list((out / "services" / "ci" / "builder").glob("*8443*"))  # granted already
+    assert main(["check", str(out)]) == 0
