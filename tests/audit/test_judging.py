@@ -143,3 +143,14 @@ def test_kinds_the_audit_may_not_list_are_named_so_the_result_is_not_taken_as_wh
     assert result.unreadable == ("apps/Deployment",)
     assert "INCOMPLETE: not allowed to list (grant list on them): apps/Deployment" in \
         table(result)
+
+
+def test_objects_of_any_shape_are_judged_without_failing_the_audit() -> None:
+    labels = {"egressguard.io/allow-x": "1"}
+    odd = [{"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "odd", "namespace": "quiet", "labels": labels},
+            "spec": "not a spec"},
+           {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": "nothing"}]
+    result = audit(snapshot_of([*documents(), *odd], []), example_policy(), now=NOW)
+    odd_pod = next(d for d in result.labels if d.pod.name == "odd")
+    assert (odd_pod.service_account, odd_pod.stale) == ("default", ("egressguard.io/allow-x",))

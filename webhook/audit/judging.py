@@ -65,7 +65,8 @@ def audit(snapshot: Snapshot, policy: Policy, *, now: datetime) -> Audit:
     judged_objects = 0
     for document in snapshot.objects:
         namespace = str(metadata(document).get("namespace") or "")
-        if namespace in exempt or owned_by_us(document):
+        if namespace in exempt or (isinstance(document.get("metadata"), dict)
+                                   and owned_by_us(document)):
             continue
         if _group_kind(document) == ("", "Namespace") and \
                 str(metadata(document).get("name")) in exempt:
@@ -90,8 +91,9 @@ def audit(snapshot: Snapshot, policy: Policy, *, now: datetime) -> Audit:
         if _group_kind(document) == ("", "Pod") and namespace:
             stale, missing = label_drift(document, namespace, policy, now=now)
             if stale or missing:
-                account = str((document.get("spec") or {}).get("serviceAccountName")
-                              or "default")
+                spec = document.get("spec")
+                account = str((spec.get("serviceAccountName") if isinstance(spec, dict)
+                               else None) or "default")
                 drift.append(LabelDrift(ref, account, stale, missing, owner))
     readiness = tuple(
         Readiness(namespace, resolve_mode(config, snapshot.namespaces.get(namespace))[0].value,
