@@ -78,11 +78,31 @@ def finish_job(admin: Kubectl, job: dict[str, Any], *, succeeded: bool) -> None:
               check=True)
 
 
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
 def report_pods_ready(admin: Kubectl, namespace: str, selector: str) -> int:
     """Marks every pod matching ``selector`` running and ready; returns how many."""
-    now = _now()
     pods = admin.get_json("pods", "-n", namespace, "-l", selector)["items"]
+    _report(admin, pods)
+    return len(pods)
+
+
+def report_new_pods_ready(admin: Kubectl) -> int:
+    """Marks every pod of the cluster not yet ready as running and ready, as kubelets
+    would once its containers started; returns how many."""
+    pods = [p for p in admin.get_json("pods", "-A")["items"]
+            if not _ready(p) and not p["metadata"].get("deletionTimestamp")]
+    _report(admin, pods)
+    return len(pods)
+
+
+def _report(admin: Kubectl, pods: list[dict[str, Any]]) -> None:
+    now = _now()
     for pod in pods:
+        namespace = pod["metadata"]["namespace"]
         containers = [c["name"] for c in pod["spec"]["containers"]]
         status = {"phase": "Running", "conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": now}],
@@ -92,5 +112,4 @@ def report_pods_ready(admin: Kubectl, namespace: str, selector: str) -> int:
                 for name in containers]}
         admin.run("patch", "pod", pod["metadata"]["name"], "-n", namespace,
                   "--subresource=status", "--type=merge", "-p",
-                  json.dumps({"status": status}), check=True)
-    return len(pods)
+                  json.dumps({"status": status}))  # a pod deleted meanwhile is no error
