@@ -257,6 +257,36 @@ def test_host_network_is_refused_except_in_the_namespaces_left_out(
     expect.admitted(admin.apply(pod(unique("chart-host"), LEFT_OUT, hostNetwork=True)))
 
 
+def test_a_rollback_to_the_first_revision_registers_them_again_once_ready(
+    chart_plane: ChartPlane, chart_cluster: EgressguardCluster
+) -> None:
+    """In the first revision the configurations were hooks, so rolling back to it deletes
+    them; its hooks run again after the rollback: wait for the rollout, register, set
+    caBundle."""
+    plane, workdir = chart_plane.plane, chart_plane.workdir
+    admin = plane.kubectl(ADMIN)
+    process = chart_plane.helm.start("rollback", "egressguard", "1", "--namespace",
+                                     RELEASE_NAMESPACE, "--timeout", "3m")
+    wait = job(admin, "egressguard-wait-ready")
+    assert registered(admin) == []
+    wait_until(lambda: report_pods_ready(admin, RELEASE_NAMESPACE,
+                                         "app.kubernetes.io/name=egressguard") >= 3,
+               timeout=60, what="the rolled-back replicas")
+    result = run_job(plane, admin, wait, workdir, replace={"--timeout=4m": "--timeout=60s"})
+    assert result.ok, result
+    finish_job(admin, wait, succeeded=True)
+    cabundle = job(admin, "egressguard-cabundle")
+    result = run_job(plane, admin, cabundle, workdir)
+    assert result.ok, result
+    finish_job(admin, cabundle, succeeded=True)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    secret = expect.stored(admin, "secret", "egressguard-tls", RELEASE_NAMESPACE)
+    for kind in CONFIGURATIONS:
+        for hook in expect.stored(admin, kind, "egressguard")["webhooks"]:
+            assert hook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"], hook["name"]
+
+
 def test_helm_uninstall_removes_the_webhooks_first(
     chart_plane: ChartPlane, chart_cluster: EgressguardCluster
 ) -> None:
