@@ -60,7 +60,8 @@ def test_helm_install_registers_the_configurations_after_the_rollout_succeeded()
     cabundle = named(docs, "Job", "egressguard-cabundle")
     configurations = [named(docs, kind, "egressguard") for kind in WEBHOOK_KINDS]
     for doc in (wait, cabundle, *configurations):
-        assert annotations(doc)["helm.sh/hook"] == "post-install,post-rollback", doc["metadata"]["name"]
+        name = doc["metadata"]["name"]
+        assert annotations(doc)["helm.sh/hook"] == "post-install,post-rollback", name
 
     def weight(doc: dict[str, Any]) -> int:
         return int(annotations(doc)["helm.sh/hook-weight"])
