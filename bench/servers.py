@@ -263,15 +263,16 @@ def _spawn(command: Sequence[str], log_file: Path,
 
 
 def start_egressguard(name: str, rules: Path, certificates: Certificates,
-                      workdir: Path) -> Server:
-    """``egressguard serve`` as deployed: uvloop, audit lines on stdout, no cluster."""
+                      workdir: Path, *, workers: int = 1) -> Server:
+    """``egressguard serve`` as deployed: uvloop, audit lines on stdout, no cluster; one
+    worker process unless told otherwise (CPU is read from the process started)."""
     port = free_port()
     log_file = workdir / f"{name}.log"
     audit_file = workdir / f"{name}.audit.jsonl"
     command = [sys.executable, "-m", "webhook", "serve", "--rules", str(rules),
                "--cert", str(certificates.cert), "--key", str(certificates.key),
                "--host", HOST, "--port", str(port), "--namespaces", "none", "--no-watch",
-               "--log-level", "WARNING"]
+               "--log-level", "WARNING", "--workers", str(workers)]
     return Server(name, _spawn(command, log_file, audit_file), port, "/mutate", "/readyz",
                   certificates,
                   metric=("egressguard_admission_duration_seconds", {"webhook": "mutate"}),

@@ -55,7 +55,8 @@ class ServeProcess:
 @contextlib.asynccontextmanager
 async def serving(pki: Pki, rules: Path, workdir: Path, *, open_files: int | None = None,
                   extra: tuple[str, ...] = ()) -> AsyncIterator[ServeProcess]:
-    """``egressguard serve`` on 127.0.0.1, with soft and hard RLIMIT_NOFILE ``open_files``."""
+    """``egressguard serve`` on 127.0.0.1, with soft and hard RLIMIT_NOFILE ``open_files``;
+    one worker process unless ``extra`` says ``--workers``."""
     port = free_port()
 
     def limits() -> None:
@@ -64,7 +65,8 @@ async def serving(pki: Pki, rules: Path, workdir: Path, *, open_files: int | Non
 
     argv = [sys.executable, "-m", "webhook", "serve", "--rules", str(rules),
             "--cert", str(pki.files.cert), "--key", str(pki.files.key),
-            "--host", "127.0.0.1", "--port", str(port), "--namespaces", "none", *extra]
+            "--host", "127.0.0.1", "--port", str(port), "--namespaces", "none",
+            *(() if "--workers" in extra else ("--workers", "1")), *extra]
     with (workdir / "audit.jsonl").open("wb") as audit, \
             (workdir / "serve.log").open("wb") as log:
         process = subprocess.Popen(argv, cwd=REPO, stdout=audit, stderr=log,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import ipaddress
 import logging
 import os
@@ -42,6 +43,8 @@ from webhook.server.settings import (
     DEFAULT_READ_TIMEOUT,
     Settings,
 )
+from webhook.server.worker_metrics import Workers
+from webhook.server.workers import default_workers, supervise
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 LOCAL_NAMES = ("localhost",)
@@ -145,6 +148,10 @@ def add_parser(subparsers: Any) -> None:
                              "(default %(default)s)")
     parser.add_argument("--no-watch", dest="watch", action="store_false",
                         help="do not reload rules and certificate when they change")
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                        help="worker processes sharing the port, each with its own copy of "
+                             "the rules (default: one per CPU the container may use: its "
+                             "CPU limit, else the CPUs it may run on)")
     parser.add_argument("--drain-seconds", type=seconds, default=None, metavar="SECONDS",
                         help="on SIGTERM, keep answering this long while endpoints drain "
                              "(default: 5 in a cluster, 0 elsewhere)")
@@ -201,12 +208,8 @@ def self_signed(directory: Path, host: str, now: datetime) -> tuple[Path, Path, 
     return files.cert, files.key, True
 
 
-def run(args: argparse.Namespace) -> int:
-    configure_logging(level=args.log_level, log_format=args.log_format)
-    # One access line per request duplicates the audit log; show them only when debugging.
-    logging.getLogger("egressguard.access").setLevel(
-        logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING
-    )
+def _prepare(args: argparse.Namespace) -> tuple[Settings, float, str] | int:
+    """(settings, drain seconds, a hint for local use) from the options, or an exit status."""
     if (args.cert is None) != (args.key is None):
         print("egressguard serve: give --cert and --key together", file=sys.stderr)
         return 2
@@ -256,6 +259,55 @@ def run(args: argparse.Namespace) -> int:
     if clock is not None:
         settings = dataclasses.replace(settings, clock=clock)
     drain = args.drain_seconds if args.drain_seconds is not None else (5.0 if cluster else 0.0)
+    return settings, drain, hint
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    configure_logging(level=args.log_level, log_format=args.log_format)
+    # One access line per request duplicates the audit log; show them only when debugging.
+    logging.getLogger("egressguard.access").setLevel(
+        logging.DEBUG if args.log_level == "DEBUG" else logging.WARNING
+    )
+
+
+def serve_worker(args: argparse.Namespace, workers: Workers, index: int) -> None:
+    """One of ``serve --workers N``'s processes: the server, listening with the others; the
+    controller (``--reconcile``) runs in the first worker only."""
+    _configure_logging(args)
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        sys.exit(prepared)
+    settings, drain, _ = prepared
+    settings = dataclasses.replace(
+        settings, workers=workers, reconcile=settings.reconcile if index == 0 else None)
+    try:
+        run_loop(serve(settings, drain_seconds=drain, worker=index))
+    except (OSError, RuntimeError) as error:
+        log.error("egressguard serve worker %d stopped: %s", index, error)
+        sys.exit(1)
+
+
+def run(args: argparse.Namespace) -> int:
+    _configure_logging(args)
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    settings, drain, hint = prepared
+    count = args.workers if args.workers is not None else default_workers()
+    if count > 1:
+        if hint:
+            log.info("%s", hint)
+        log.info("egressguard: %d worker processes on port %d", count, settings.port)
+        # The workers read the certificate made here, and the same rules.
+        given = argparse.Namespace(**{**vars(args), "cert": settings.cert,
+                                      "key": settings.key, "rules": settings.rules})
+        try:
+            return run_loop(supervise(functools.partial(serve_worker, given), count,
+                                      drain_seconds=drain, host=args.host,
+                                      metrics_port=args.metrics_port))
+        except (OSError, RuntimeError) as error:
+            log.error("egressguard serve stopped: %s", error)
+            return 1
 
     def listening(server: RunningServer) -> None:
         if hint:

@@ -115,7 +115,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return exposition(request.app)
+    return await exposition(request.app)
 
 
 def namespace_source(settings: Settings) -> NamespaceLabels:

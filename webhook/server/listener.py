@@ -140,18 +140,22 @@ class DeadlineRequestHandler(RequestHandler):
 
 
 class TLSSite(web.BaseSite):
-    """Like aiohttp's TCPSite, with a handshake deadline and the deadline request handler."""
+    """Like aiohttp's TCPSite, with a handshake deadline and the deadline request handler.
+
+    With ``reuse_port``, several worker processes listen on the same port (``SO_REUSEPORT``)
+    and the kernel spreads new connections between them."""
 
     def __init__(self, runner: web.AppRunner, *, host: str, port: int,
                  ssl_context: ssl.SSLContext, read_timeout: float,
                  keepalive_timeout: float, connections: Connections,
-                 backlog: int = 128) -> None:
+                 backlog: int = 128, reuse_port: bool = False) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self.connections = connections
         self._host = host
         self._port = port
         self._read_timeout = read_timeout
         self._keepalive_timeout = keepalive_timeout
+        self._reuse_port = reuse_port
         self._listening: asyncio.Server | None = None
 
     @property
@@ -191,6 +195,7 @@ class TLSSite(web.BaseSite):
             ssl_handshake_timeout=self._read_timeout,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,
             family=socket.AF_INET6 if ":" in self._host else socket.AF_UNSPEC,
         )
         self._server = self._listening

@@ -8,23 +8,32 @@ lets in-flight requests finish: a rolling update drops no admission request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from webhook.server.app import create_app
 from webhook.server.keys import CERTIFICATES, CONNECTIONS, DRAINING, SETTINGS
 from webhook.server.listener import TLSSite
-from webhook.server.metrics_listener import start_metrics_listener
+from webhook.server.metrics_listener import (
+    MetricsListener,
+    start_metrics_listener,
+    worker_samples,
+)
 from webhook.server.namespaces import NamespaceLabels
 from webhook.server.settings import Settings
+from webhook.server.worker_metrics import SamplesListener, start_samples_listener
 
 log = logging.getLogger("egressguard.server")
 SHUTDOWN_TIMEOUT = 10.0
+T = TypeVar("T")
+ORPHAN_CHECK_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -60,6 +69,7 @@ async def start(settings: Settings, *, namespaces: NamespaceLabels | None = None
             read_timeout=settings.read_timeout,
             keepalive_timeout=settings.keepalive_timeout,
             connections=app[CONNECTIONS],
+            reuse_port=settings.workers is not None,
         )
         await site.start()
     except BaseException:
@@ -68,27 +78,47 @@ async def start(settings: Settings, *, namespaces: NamespaceLabels | None = None
     return RunningServer(app=app, runner=runner, site=site)
 
 
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """Sets ``stop`` when the supervisor that started this worker is gone."""
+    while os.getppid() == parent:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=ORPHAN_CHECK_SECONDS)
+            return
+    log.error("the supervisor (process %d) is gone; stopping", parent)
+    stop.set()
+
+
 async def serve(settings: Settings, *, drain_seconds: float = 5.0,
                 on_listening: Callable[[RunningServer], None] | None = None,
-                metrics_port: int | None = None) -> None:
+                metrics_port: int | None = None, worker: int | None = None) -> None:
     """Serves until SIGTERM or SIGINT; with ``metrics_port``, /metrics over plain HTTP there
-    too (on the same host)."""
+    too (on the same host). ``worker`` is this process's index among ``settings.workers``:
+    it then answers its metrics to the others and stops when its supervisor is gone."""
     server = await start(settings)
     log.info("egressguard listening on %s", server.url)
-    metrics = None
-    if metrics_port is not None:
-        try:
-            metrics = await start_metrics_listener(server.app, host=settings.host,
-                                                   port=metrics_port)
-        except BaseException:
-            await server.stop()
-            raise
+    listeners: list[MetricsListener | SamplesListener] = []
+    try:
+        if metrics_port is not None:
+            listeners.append(await start_metrics_listener(server.app, host=settings.host,
+                                                          port=metrics_port))
+        if worker is not None and settings.workers is not None:
+            app = server.app
+            listeners.append(await start_samples_listener(
+                settings.workers.address(worker), lambda: worker_samples(app)))
+    except BaseException:
+        await server.stop()
+        for listener in listeners:
+            await listener.stop()
+        raise
     if on_listening is not None:
         on_listening(server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    watcher = None
+    if worker is not None and settings.workers is not None:
+        watcher = asyncio.create_task(_orphaned(settings.workers.group, stop))
     try:
         await stop.wait()
         log.info("stopping: answering for %.0fs more while endpoints drain", drain_seconds)
@@ -96,17 +126,18 @@ async def serve(settings: Settings, *, drain_seconds: float = 5.0,
         await asyncio.sleep(drain_seconds)
     finally:
         await server.stop()
-        if metrics is not None:
-            await metrics.stop()
+        for listener in listeners:
+            await listener.stop()
+        if watcher is not None:
+            await watcher
         log.info("stopped")
 
 
-def run(main: Coroutine[Any, Any, None]) -> None:
+def run(main: Coroutine[Any, Any, T]) -> T:
     """Runs ``main`` on uvloop when it is installed, else on asyncio's own loop."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main)
-        return
+        return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
-        loop_runner.run(main)
+        return loop_runner.run(main)

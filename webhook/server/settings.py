@@ -17,6 +17,7 @@ from typing import Protocol
 from webhook.audit.auditor import AuditOptions
 from webhook.controller.controller import ControllerOptions
 from webhook.model.rules import Policy
+from webhook.server.worker_metrics import Workers
 
 MiB = 1024 * 1024
 # The API server accepts request bodies of up to 3 MiB, and writes each string of an object
@@ -127,6 +128,9 @@ class Settings:
     controller_account: str | None = None
     # The audit on an interval (``--audit-interval``): None runs none.
     cluster_audit: AuditOptions | None = None
+    # With several worker processes (``serve --workers``): where each answers its metrics,
+    # so that ``/metrics`` merges them all; None for one process.
+    workers: Workers | None = None
     # Replaceable edges (tests): how rules are read, what time it is, where audit lines go.
     rules_loader: RulesLoader | None = None
     clock: Callable[[], datetime] = _utc_now
