@@ -10,6 +10,7 @@ of the server process, RSS is its resident set now (``VmRSS``) and at its peak (
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -182,18 +183,43 @@ class Server:
         lines = self.log_file.read_text(errors="replace").splitlines()[-15:]
         return ":\n  " + "\n  ".join(lines) if lines else ""
 
+    def processes(self) -> list[int]:
+        """The process started and its descendants (``serve --workers``' workers)."""
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    queue.extend(int(child) for child in
+                                 (task / "children").read_text().split())
+        return found
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        """CPU of the process and its descendants (live ones: read before they stop)."""
+        total = 0
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / CLOCK_TICKS
 
     def memory(self) -> dict[str, float]:
-        """RSS now and at peak, in MiB."""
-        values = {}
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = round(int(value.split()[0]) / 1024, 1)
-        return {"rss_mib": values.get("VmRSS", 0.0), "peak_rss_mib": values.get("VmHWM", 0.0)}
+        """RSS now and at peak, in MiB: of each process, summed over the process tree;
+        ``peak_rss_mib_per_process`` the largest peak of any one of them."""
+        values: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
+        largest = 0.0
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    key, _, value = line.partition(":")
+                    if key in values:
+                        mib = int(value.split()[0]) / 1024
+                        values[key] += mib
+                        if key == "VmHWM":
+                            largest = max(largest, mib)
+        return {"rss_mib": round(values["VmRSS"], 1), "peak_rss_mib": round(values["VmHWM"], 1),
+                "peak_rss_mib_per_process": round(largest, 1)}
 
     def audit_position(self) -> int:
         return self.audit_file.stat().st_size if self.audit_file is not None else 0

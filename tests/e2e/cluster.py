@@ -108,18 +108,20 @@ def running_egressguard(
     *,
     rules: Path = EXAMPLE_RULES,
     manifests: list[dict[str, Any]] | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[EgressguardCluster]:
     """Start ``egressguard serve`` on a copy of ``rules`` (so a test can change it as a
     merged pull request would), register it, create the example teams' namespaces.
     ``manifests`` are the installed objects whose webhook configurations and service
     account it runs behind (default: the two kustomize steps, ``deploy/`` and
-    ``deploy/webhooks``)."""
+    ``deploy/webhooks``); ``serve_args`` are more options for ``egressguard serve``."""
     served_rules = workdir / "rules"
     shutil.copytree(rules, served_rules)
     if manifests is None:
         manifests = deploy_manifests(plane.kubectl(ADMIN))
     kubeconfig = webhook_kubeconfig(plane, manifests, workdir / "webhook.kubeconfig")
-    webhook = WebhookServer(workdir, kubeconfig=kubeconfig, rules=served_rules)
+    webhook = WebhookServer(workdir, kubeconfig=kubeconfig, rules=served_rules,
+                            extra_args=serve_args)
     webhook.issue_certificates()
     cluster = EgressguardCluster(plane, webhook, manifests)
     try:

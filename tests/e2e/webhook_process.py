@@ -52,6 +52,7 @@ class WebhookServer:
         kubeconfig: Path,
         rules: Path = EXAMPLE_RULES,
         port: int | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.rules = rules
@@ -70,6 +71,7 @@ class WebhookServer:
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
                 "--kubeconfig", str(kubeconfig),
+                *extra_args,
             ),
             log_path=workdir / "logs" / "egressguard.log",
             stdout_path=self.audit_log,

@@ -103,7 +103,8 @@ async def test_metrics_are_served_over_plain_http_on_their_own_port(server: Serv
 
 
 def test_serve_metrics_port_serves_plain_http_metrics(tmp_path: Path) -> None:
-    """The command line wires --metrics-port through to a running listener."""
+    """The command line wires --metrics-port through to a running listener (one worker's
+    own; the supervisor's merged one is in test_workers)."""
 
     def free_port() -> int:
         with socket.socket() as sock:

@@ -122,6 +122,9 @@ async def _ask(address: str) -> Samples | None:
             finally:
                 writer.close()
             return answer
+    except ConnectionRefusedError:  # starting, or started again: not listening yet
+        log.debug("worker %s is not answering yet", address.strip("\0"))
+        return None
     except (OSError, TimeoutError, orjson.JSONDecodeError) as error:
         log.warning("worker %s did not give its metrics: %s", address.strip("\0"), error)
         return None
