@@ -23,8 +23,10 @@ Results: ``results/podcreate-<label>.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import re
 import ssl
 import statistics
@@ -148,6 +150,22 @@ def _ms(values: list[float], quantile: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] * 1000, 2)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` and their descendants."""
+    total, queue = 0, list(pids)
+    while queue:
+        pid = queue.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                queue.extend(int(child) for child in (task / "children").read_text().split())
+    return total / CLOCK_TICKS
+
+
 def _connections(port: int) -> int:
     """Established TCP connections to ``port`` on this machine (the API server's)."""
     count = 0
@@ -218,6 +236,7 @@ def measure(pods: int, rounds: int, serve_args: tuple[str, ...], workdir: Path) 
     apiserver: dict[str, list[float | None]] = {"with": [], "without": [], "null": []}
     calls: dict[str, list[float | None]] = {}
     null_calls: dict[str, list[float | None]] = {}
+    cpu_per_pod: dict[str, dict[str, list[float]]] = {"with": {}, "without": {}, "null": {}}
     with controlplane.ControlPlane.started(workdir / "plane",
                                            binaries.controlplane_binaries()) as plane, \
             cluster_module.running_egressguard(plane, workdir / "egressguard",
@@ -226,6 +245,8 @@ def measure(pods: int, rounds: int, serve_args: tuple[str, ...], workdir: Path) 
         null, null_url = start_null(cluster, workdir)
         targets = {"with": "egressguard", "without": "none", "null": "null"}
         current = ""
+        watched = {"kube-apiserver": plane.apiserver.pid, "egressguard":
+                   cluster.webhook.process.pid, "null webhook": null.pid, "etcd": plane.etcd.pid}
         try:
             for round_index in range(rounds):
                 phases = ["with", "without", "null"]
@@ -235,7 +256,11 @@ def measure(pods: int, rounds: int, serve_args: tuple[str, ...], workdir: Path) 
                         switch(cluster, creator, targets[phase], null_url)
                         current = phase
                     before = apiserver_sums(cluster)
+                    cpu_before = {name: cpu_seconds([pid]) for name, pid in watched.items()}
                     timed, names = creator.phase(pods)
+                    for name, pid in watched.items():
+                        cpu_per_pod[phase].setdefault(name, []).append(
+                            round((cpu_seconds([pid]) - cpu_before[name]) / pods * 1000, 3))
                     after = apiserver_sums(cluster)
                     latencies[phase].extend(timed)
                     apiserver[phase].append(_mean_ms(before, after, "pods POST"))
@@ -271,6 +296,9 @@ def measure(pods: int, rounds: int, serve_args: tuple[str, ...], workdir: Path) 
         "apiserver_create_mean_ms": apiserver,
         "apiserver_webhook_call_mean_ms": calls,
         "apiserver_null_call_mean_ms": null_calls,
+        "cpu_ms_per_pod": {phase: {name: round(statistics.median(values), 3)
+                                   for name, values in by_process.items()}
+                           for phase, by_process in cpu_per_pod.items()},
         **server_side(records, created_with),
     }
 
@@ -296,6 +324,9 @@ def table(result: dict[str, Any]) -> str:
         f"{result['apiserver_create_mean_ms']['with']} ms; each egressguard call "
         f"{result['apiserver_webhook_call_mean_ms']} ms; each null call "
         f"{result['apiserver_null_call_mean_ms']} ms",
+        "  CPU milliseconds per pod create (median of the phases): " + "; ".join(
+            f"{phase}: " + ", ".join(f"{name} {ms}" for name, ms in by_process.items())
+            for phase, by_process in result["cpu_ms_per_pod"].items()),
         f"  API server connections to the webhook port: "
         f"{result['webhook_connections_after_each_phase']}",
     ])
