@@ -272,14 +272,17 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 def serve_worker(args: argparse.Namespace, workers: Workers, index: int) -> None:
     """One of ``serve --workers N``'s processes: the server, listening with the others; the
-    controller (``--reconcile``) runs in the first worker only."""
+    controller (``--reconcile``) and the periodic audit (``--audit-interval``) run in the
+    first worker only."""
     _configure_logging(args)
     prepared = _prepare(args)
     if isinstance(prepared, int):
         sys.exit(prepared)
     settings, drain, _ = prepared
+    first = index == 0
     settings = dataclasses.replace(
-        settings, workers=workers, reconcile=settings.reconcile if index == 0 else None)
+        settings, workers=workers, reconcile=settings.reconcile if first else None,
+        cluster_audit=settings.cluster_audit if first else None)
     try:
         run_loop(serve(settings, drain_seconds=drain, worker=index))
     except (OSError, RuntimeError) as error:
