@@ -396,10 +396,15 @@ def test_only_the_api_server_and_prometheus_can_reach_the_webhook_pods() -> None
 
 def test_the_memory_limit_leaves_room_for_the_bodies_in_flight() -> None:
     """RELIABILITY 29: the in-flight body budget fits the container's memory limit, beside
-    the rules and the interpreter."""
+    the rules and the interpreter of every worker and the supervisor."""
     from webhook.server.settings import DEFAULT_MAX_IN_FLIGHT_BYTES, MiB
 
     container = one(manifests(), "Deployment")["spec"]["template"]["spec"]["containers"][0]
     limit = container["resources"]["limits"]["memory"]
     assert limit.endswith("Mi")
-    assert DEFAULT_MAX_IN_FLIGHT_BYTES * 2 + 128 * MiB <= int(limit[:-2]) * MiB
+    (workers,) = [int(arg.split("=")[1]) for arg in container["args"]
+                  if arg.startswith("--workers=")]
+    # Each worker: its share of the bodies (parsed, about twice their size), the rules and
+    # the interpreter; and the supervisor.
+    per_worker = DEFAULT_MAX_IN_FLIGHT_BYTES // workers * 2 + 128 * MiB
+    assert workers * per_worker + 96 * MiB <= int(limit[:-2]) * MiB

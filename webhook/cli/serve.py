@@ -273,7 +273,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
 def serve_worker(args: argparse.Namespace, workers: Workers, index: int) -> None:
     """One of ``serve --workers N``'s processes: the server, listening with the others; the
     controller (``--reconcile``) and the periodic audit (``--audit-interval``) run in the
-    first worker only."""
+    first worker only, and each worker admits its share of the reviews and bytes in
+    flight."""
     _configure_logging(args)
     prepared = _prepare(args)
     if isinstance(prepared, int):
@@ -282,7 +283,11 @@ def serve_worker(args: argparse.Namespace, workers: Workers, index: int) -> None
     first = index == 0
     settings = dataclasses.replace(
         settings, workers=workers, reconcile=settings.reconcile if first else None,
-        cluster_audit=settings.cluster_audit if first else None)
+        cluster_audit=settings.cluster_audit if first else None,
+        # The bounds on reviews in flight hold for the pod: each worker has its share.
+        max_in_flight=max(1, settings.max_in_flight // workers.count),
+        max_in_flight_bytes=max(settings.max_body_bytes,
+                                settings.max_in_flight_bytes // workers.count))
     try:
         run_loop(serve(settings, drain_seconds=drain, worker=index))
     except (OSError, RuntimeError) as error:
