@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from webhook.server import admission, audit
+from webhook.server import admission, audit, limits
 from webhook.server.keys import AUDIT, DRAINING
 
 from . import reviews
@@ -105,6 +105,56 @@ async def test_a_slow_decision_is_refused_and_others_are_answered_meanwhile(
     assert "could not judge this object within 1.5 seconds" in \
         reply.json()["response"]["status"]["message"]
     assert await server.metric("egressguard_decision_timeouts_total") == 1
+
+
+async def test_a_large_body_is_decoded_off_the_event_loop_within_the_deadline(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decoding megabytes takes as long as judging them: a large body is decoded in the
+    worker too, small reviews and health checks are answered meanwhile, and the decoding
+    counts toward the decision deadline."""
+    real = admission.decode_json
+    release = threading.Event()
+
+    def slow(body: bytes, **kwargs: Any) -> Any:
+        if len(body) > limits.INLINE_BYTES:
+            release.wait(10)
+        return real(body, **kwargs)
+
+    monkeypatch.setattr(admission, "decode_json", slow)
+    server = await start_server(decision_timeout=1.5)
+    big = asyncio.create_task(server.post("/validate", _big_review()))
+    await asyncio.sleep(0.3)
+    for _ in range(5):
+        started = time.perf_counter()
+        assert (await server.get("/healthz")).status == 200
+        small = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
+        assert small.json()["response"]["allowed"] is True
+        assert time.perf_counter() - started < 0.5
+    reply = await big
+    release.set()
+    assert reply.status == 503  # not even decoded in time: no uid to answer with
+    assert "could not judge this object within 1.5 seconds" in reply.json()["error"]
+    assert await server.metric("egressguard_decision_timeouts_total") == 1
+
+
+def test_the_worker_takes_the_smallest_waiting_review_first() -> None:
+    """No review waits behind a larger one; one whose deadline passed is never started."""
+    worker = limits.SmallestFirst("test-judge")
+    try:
+        gate = threading.Event()
+        ran: list[int] = []
+        first = worker.submit(gate.wait, size=10)
+        waiting = {size: worker.submit(lambda size=size: ran.append(size), size=size)
+                   for size in (3, 1, 4, 2)}
+        assert waiting[4].cancel()
+        gate.set()
+        assert first.result(timeout=5) is True
+        for size in (1, 2, 3):
+            waiting[size].result(timeout=5)
+        assert ran == [1, 2, 3]
+    finally:
+        worker.close()
 
 
 async def test_while_draining_readiness_is_off_and_every_answer_closes_its_connection(

@@ -1,30 +1,39 @@
 """An ordinary developer's dry-run requests never push a replica past its memory limit or
 other reviews past their timeout (RELIABILITY 29).
 
-The attacks that once took replicas down, sent at once to one ``egressguard serve``: pods of
-~3 MB each requesting 130,000 unknown hosts, a 3 MB pod of long values, and 2.7 MB
-EnvoyFilters. Meanwhile ordinary reviews keep coming; the process's resident memory is
-sampled throughout and must stay under the deploy/ memory limit, and the ordinary reviews
-must be answered well inside the webhooks' timeout (goal 1 s at p99, not yet met: see below).
+The attacks that once took replicas down, sent at once to one ``egressguard serve`` from a
+process of their own: four pods of ~4 MB each requesting 130,000 unknown hosts, four 3 MB
+pods of long escaped values, and six 3 MB EnvoyFilters. Meanwhile ordinary reviews keep
+coming, each on a new connection; the process's resident memory is sampled throughout and
+must stay under the deploy/ memory limit, the refusals within the API server's limits, and
+the ordinary reviews sent while the attacks are in flight must be answered within 1 s at
+p99.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from . import reviews
 from .conftest import Pki
-from .process import ServeProcess, serving
+from .process import REPO, ServeProcess, serving
 from .test_deploy import manifests, one
 from .wire import exchange, request_bytes
 
-ATTACKERS = 12
+ORDINARY_CLIENTS = 2
+GOAL_P99_SECONDS = 1.0
+ROUNDS = 3
+STARVED_SECONDS = 0.25
 
 
 def memory_limit_bytes() -> int:
@@ -58,18 +67,128 @@ def envoy_filter() -> dict[str, Any]:
                           namespace="shop", name="big", dry_run=True)
 
 
-async def _post(server: ServeProcess, body: bytes, timeout: float = 30.0) -> Any:
-    reply = await exchange(server.port, request_bytes("POST", "/validate", body),
-                           ca_pem=server.pki.ca_pem, timeout=timeout)
-    return reply
+# (what, how many at once, whether the object may be admitted)
+ATTACKS = ((hosts_pod, 4, False), (long_values_pod, 4, True), (envoy_filter, 6, False))
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[math.ceil(len(ordered) * 0.99) - 1]
+
+
+def write_attacks(workdir: Path) -> list[str]:
+    """The files of the attack bodies, one per request (the same file for the same attack)."""
+    files = []
+    for make, count, _ in ATTACKS:
+        body = orjson.dumps(make())
+        assert len(body) > 2_500_000
+        path = workdir / f"{make.__name__}.json"
+        path.write_bytes(body)
+        files += [str(path)] * count
+    return files
+
+
+async def flood(server: ServeProcess, files: list[str], workdir: Path) -> dict[str, Any]:
+    """Sends every attack at once from another process (tests/server/flood.py)."""
+    ca_file = workdir / "ca.pem"
+    ca_file.write_bytes(server.pki.ca_pem)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.server.flood", str(server.port), str(ca_file), *files,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE)
+    out, _ = await child.communicate()
+    assert child.returncode == 0
+    result: dict[str, Any] = orjson.loads(out)
+    return result
+
+
+@dataclass
+class Round:
+    quiet_p99: float  # ordinary reviews alone, just before
+    p99: float  # ordinary reviews sent while the attacks were in flight
+    reviews: int
+    attack_seconds: float
+    own_stall: float  # the longest the test's own event loop was late meanwhile
+
+    @property
+    def disturbed(self) -> bool:
+        """The machine, not the server, was starved: the client itself was held up."""
+        return self.quiet_p99 > STARVED_SECONDS or self.own_stall > STARVED_SECONDS
+
+    def __str__(self) -> str:
+        return (f"p99 {self.p99:.3f} s over {self.reviews} reviews during "
+                f"{self.attack_seconds:.1f} s of attacks (quiet p99 {self.quiet_p99:.3f} s, "
+                f"the test's own loop up to {self.own_stall:.3f} s late)")
+
+
+async def attack_round(server: ServeProcess, files: list[str], workdir: Path) -> Round:
+    """Ordinary reviews for a second alone, then during the attacks; checks the answers."""
+    stop = asyncio.Event()
+    timings: list[tuple[float, float]] = []  # (sent at, seconds to the answer)
+    failures: list[str] = []
+
+    async def ordinary() -> None:
+        sent = request_bytes("POST", "/validate",
+                             orjson.dumps(reviews.pod_review(reviews.stripe_pod())))
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                reply = await exchange(server.port, sent, ca_pem=server.pki.ca_pem, timeout=10.0)
+                if reply.json()["response"]["allowed"] is not True:
+                    failures.append(str(reply.json()))
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
+                failures.append(repr(error))
+            timings.append((started, time.monotonic() - started))
+            await asyncio.sleep(0.02)
+
+    late: list[tuple[float, float]] = []  # (when, how late the test's loop woke up)
+
+    async def watch_own_loop() -> None:
+        while not stop.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            late.append((before, time.monotonic() - before - 0.01))
+
+    tasks = [asyncio.create_task(ordinary()) for _ in range(ORDINARY_CLIENTS)]
+    tasks.append(asyncio.create_task(watch_own_loop()))
+    await asyncio.sleep(1.0)
+    quiet = [seconds for _, seconds in timings]
+    sent = await flood(server, files, workdir)
+    stop.set()
+    await asyncio.gather(*tasks)
+
+    assert failures == []
+    expected = [(make.__name__, admissible)
+                for make, count, admissible in ATTACKS for _ in range(count)]
+    assert len(sent["results"]) == len(expected)
+    for (name, admissible), result in zip(expected, sent["results"], strict=True):
+        if result.get("closed"):
+            continue  # refused before its body was read (HTTP 429 or too slow to arrive)
+        if result["status"] != 200:
+            assert result["status"] in (429, 503), (name, result)
+            continue
+        answer = orjson.loads(result["body"])["response"]
+        assert admissible or answer["allowed"] is False, name
+        assert len(answer.get("status", {}).get("message", "").encode()) <= 4096
+    during = [seconds for started, seconds in timings
+              if sent["started"] <= started <= sent["ended"]]
+    assert len(during) >= 30, f"only {len(during)} ordinary reviews during the attacks"
+    own_stall = max(seconds for when, seconds in late
+                    if sent["started"] <= when <= sent["ended"])
+    return Round(p99(quiet), p99(during), len(during), sent["ended"] - sent["started"],
+                 own_stall)
 
 
 async def test_dry_run_attacks_leave_the_replica_alive_and_answering(
     pki: Pki, rules_dir: Path, tmp_path: Path
 ) -> None:
+    """Memory, liveness and the answers hold in every round. The latency goal is measured
+    on CPUs shared with other work, where a neighbour's burst alone can stall a process for
+    a second: a round that misses it is run again only when the same round shows the
+    machine starved (the quiet baseline's p99, ~0.03 s on an idle machine, or the test's
+    own event loop late by more than STARVED_SECONDS). A round that misses the goal on an
+    unstarved machine fails the test; the goal itself is never relaxed."""
     limit = memory_limit_bytes()
-    attacks = [orjson.dumps(make()) for make in (hosts_pod, long_values_pod, envoy_filter)]
-    assert all(len(body) > 2_500_000 for body in attacks)
+    files = write_attacks(tmp_path)
     async with serving(pki, rules_dir, tmp_path) as server:
         peak = server.rss_bytes()
         stop = asyncio.Event()
@@ -81,60 +200,22 @@ async def test_dry_run_attacks_leave_the_replica_alive_and_answering(
                     peak = max(peak, server.rss_bytes())
                 await asyncio.sleep(0.02)
 
-        latencies: list[float] = []
-        failures: list[str] = []
-
-        async def ordinary() -> None:
-            sent = orjson.dumps(reviews.pod_review(reviews.stripe_pod()))
-            while not stop.is_set():
-                started = time.perf_counter()
-                try:
-                    reply = await _post(server, sent, timeout=10.0)
-                    if reply.json()["response"]["allowed"] is not True:
-                        failures.append(str(reply.json()))
-                except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
-                    failures.append(repr(error))
-                latencies.append(time.perf_counter() - started)
-                await asyncio.sleep(0.02)
-
-        refusals: list[Any] = []
-
-        closed = 0
-
-        async def attack(index: int) -> None:
-            nonlocal closed
-            try:
-                refusals.append(await _post(server, attacks[index % len(attacks)]))
-            except (ConnectionError, asyncio.IncompleteReadError):
-                # Refused with an HTTP 429 before its body was read, and the connection closed
-                # under it: to the API server a failed call, so a refusal.
-                closed += 1
-
-        async def attacks_at_once() -> None:
-            await asyncio.gather(*(attack(i) for i in range(ATTACKERS)))
-
         sampler = asyncio.create_task(sample())
-        normal = asyncio.create_task(ordinary())
-        # The attackers send from a loop of their own, as from other clients: encrypting 36 MB
-        # on the loop that times the ordinary reviews would count the client's own stalls.
-        await asyncio.to_thread(asyncio.run, attacks_at_once())
-        await asyncio.sleep(0.5)
-        stop.set()
-        await asyncio.gather(sampler, normal)
-
-        assert server.process.poll() is None
-        assert peak < limit, f"peak RSS {peak >> 20} MiB over the {limit >> 20} MiB limit"
-        for reply in refusals:
-            if reply.status == 200:
-                answer = reply.json()["response"]
-                assert answer["allowed"] is False or "many-hosts" not in reply.body.decode()
-                assert len(answer.get("status", {}).get("message", "").encode()) <= 4096
-            else:
-                assert reply.status in (429, 503)
-        assert failures == []
-        assert len(refusals) + closed == ATTACKERS
-        latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99) - 1] if len(latencies) > 1 else latencies[0]
-        # The goal is 1 s; on two shared cores this measures 1.0-1.2 s, so the test holds the
-        # line at 2 s, far inside the webhooks' 10 s timeout, until the server gets there.
-        assert p99 < 2.0, f"ordinary reviews p99 {p99:.3f} s during the attacks"
+        rounds: list[Round] = []
+        try:
+            while len(rounds) < ROUNDS:
+                rounds.append(await attack_round(server, files, tmp_path))
+                assert server.process.poll() is None
+                assert peak < limit, f"peak RSS {peak >> 20} MiB over the {limit >> 20} MiB"
+                if rounds[-1].p99 < GOAL_P99_SECONDS:
+                    return
+                if not rounds[-1].disturbed:
+                    break
+        finally:
+            stop.set()
+            await sampler
+        report = "; ".join(str(one) for one in rounds)
+        if all(one.disturbed for one in rounds):
+            pytest.skip(f"the machine was too busy to measure latency in any round: {report}")
+        pytest.fail(f"ordinary reviews during the attacks over {GOAL_P99_SECONDS} s p99: "
+                    f"{report}")

@@ -105,13 +105,20 @@ async def admit(http: web.Request, *, webhook: str) -> web.Response:
 async def judge(http: web.Request, outcome: Outcome) -> web.Response:
     app = http.app
     settings = app[SETTINGS]
+    limits = app[IN_FLIGHT]
     webhook = outcome.webhook
     review: AdmissionRequest | None = None
     try:
         body = await read_body(
             http, max_body_bytes=settings.max_body_bytes, timeout=settings.read_timeout
         )
-        review = parse_review(decode_json(body))
+        # Decoding a body of megabytes takes as long as judging it: both count toward the
+        # deadline, and both happen off the event loop when the body is large.
+        size, deadline = len(body), limits.deadline(settings.decision_timeout)
+        review = await limits.run(
+            lambda: parse_review(decode_json(body)),
+            size=size, deadline=deadline,
+        )
         outcome.request = review
         snapshot = app[RULES].snapshot
         if snapshot is None:
@@ -125,10 +132,10 @@ async def judge(http: web.Request, outcome: Outcome) -> web.Response:
         now = settings.clock()
         judged = review
         terminating = app[NAMESPACES].terminating(namespace)
-        decision = await app[IN_FLIGHT].judge(
+        decision = await limits.run(
             lambda: evaluate(judged, snapshot.policy, now=now, namespace_labels=labels,
                              namespace_terminating=terminating),
-            size=len(body), deadline=settings.decision_timeout,
+            size=size, deadline=deadline,
         )
     except RefusedRequest as error:
         outcome.error = error.message
@@ -140,11 +147,12 @@ async def judge(http: web.Request, outcome: Outcome) -> web.Response:
         outcome.error = TOO_DEEP
         return json_error(HTTPStatus.BAD_REQUEST, TOO_DEEP)
     except TooSlow:
-        assert review is not None
         app[METRICS].decision_timeouts.inc()
         outcome.error = "decision timed out"
         message = (f"egressguard could not judge this object within "
                    f"{settings.decision_timeout:g} seconds; make it smaller")
+        if review is None:  # not even decoded in time
+            return json_error(HTTPStatus.SERVICE_UNAVAILABLE, message)
         return reply(errored(HTTPStatus.SERVICE_UNAVAILABLE, message), review,
                      status=HTTPStatus.SERVICE_UNAVAILABLE)
     except RulesNotLoaded:

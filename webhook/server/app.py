@@ -31,7 +31,7 @@ from webhook.server.keys import (
     RULES,
     SETTINGS,
 )
-from webhook.server.limits import InFlight
+from webhook.server.limits import InFlight, responsive_loop
 from webhook.server.listener import Connections, connection_limit, raise_open_files_limit
 from webhook.server.metrics import Metrics
 from webhook.server.metrics_listener import exposition
@@ -156,6 +156,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 await task
 
 
+async def _responsive_loop(app: web.Application) -> AsyncIterator[None]:
+    with responsive_loop():
+        yield
+
+
 def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None) -> web.Application:
     """The webhook application. ``namespaces`` replaces the label source (tests)."""
     app = web.Application(middlewares=[observe_middleware])
@@ -173,6 +178,7 @@ def create_app(settings: Settings, *, namespaces: NamespaceLabels | None = None)
     )
     app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(_responsive_loop)
     app.cleanup_ctx.append(reconciling)
     app.cleanup_ctx.append(cluster_auditing)
     app.router.add_post("/mutate", admission.mutate)
