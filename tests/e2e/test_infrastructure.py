@@ -3,6 +3,7 @@ them, admitted when the trusted security team does (rules/config.yaml trustedPri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,12 +121,47 @@ def test_security_admin_is_admitted(
 
 @pytest.mark.parametrize("version", ["v1alpha3", "v1beta1"])
 def test_older_api_versions_are_judged_too(developer: Kubectl, version: str) -> None:
-    """matchPolicy Equivalent: a ServiceEntry written through another served version."""
+    """Custom resources are registered in every version: a ServiceEntry written through
+    another served version."""
     name = unique(f"dev-se-{version}")
     entry = service_entry(name)
     entry["apiVersion"] = f"networking.istio.io/{version}"
     expect.denied(developer.apply(entry), "serviceentry-host")
     expect.absent(developer, "serviceentry.networking.istio.io", name, "shop")
+
+
+def managed_autoscaler(name: str) -> dict[str, Any]:
+    """A HorizontalPodAutoscaler as render writes one for a destination's proxy."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": "shop", "labels": dict(MANAGED)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": 1,
+            "maxReplicas": 2,
+        },
+    }
+
+
+def test_a_write_through_an_equivalent_api_version_is_sent_too(
+    egressguard: EgressguardCluster, security: Kubectl, admin: Kubectl
+) -> None:
+    """matchPolicy Equivalent: the webhooks list HorizontalPodAutoscalers in autoscaling/v2
+    only, and the API server serves the same objects as autoscaling/v1 too. Only Equivalent
+    sends egressguard a write through v1 (converted to v2); with Exact it would never be
+    judged, and the audit log would not have it."""
+    name = unique("rendered-hpa")
+    expect.admitted(security.apply(managed_autoscaler(name)))
+    admin.run("label", "horizontalpodautoscalers.v1.autoscaling", name, "-n", "shop",
+              "app.kubernetes.io/managed-by-")
+    deadline = time.monotonic() + 10
+    while not (sent := [r for r in egressguard.webhook.audit_records()
+                        if (r["name"], r["operation"], r["user"])
+                        == (name, "UPDATE", admin.identity)]):
+        assert time.monotonic() < deadline, "the write through autoscaling/v1 was never sent"
+        time.sleep(0.2)
+    assert (sent[0]["group"], sent[0]["kind"]) == ("autoscaling", "HorizontalPodAutoscaler")
 
 
 def test_deleting_egressguards_network_policy_is_refused_for_the_developer(
