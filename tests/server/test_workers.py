@@ -21,7 +21,7 @@ from . import reviews
 from .conftest import Pki
 from .process import ServeProcess, free_port, serving
 from .test_reload import default_sa_wants_stripe, grant_default_sa_stripe
-from .wire import HOST, SERVICE_HOSTNAME, client_context, read_reply, request_bytes
+from .wire import HOST, SERVICE_HOSTNAME, client_context, get, read_reply, request_bytes
 
 WORKERS = 2
 DEADLINE = 60.0  # for every worker to answer (a worker starts in seconds on a busy machine)
@@ -178,6 +178,8 @@ async def test_a_rules_reload_reaches_every_worker(pki: Pki, rules_dir: Path,
         assert set(after) == set(before)
         scraped = _scrape(metrics_port)
         assert scraped[("egressguard_rules_generation", ())] == 2
+        over_https = await get(server.port, "/metrics", ca_pem=pki.ca_pem)  # any worker
+        assert _sample_values(over_https.body)[("egressguard_rules_generation", ())] == 2
         assert [labels for (name, labels), value in scraped.items()
                 if name == "egressguard_rules_info" and value == 1] == \
             [(("revision", _revision(tmp_path)),)]
