@@ -173,7 +173,8 @@ def table(rows: list[dict[str, Any]], sizes: list[int], qps: float, burst: int) 
         line(f"{label}: seconds", lambda s, r=run: cell(s, r, "seconds", "{:.2f}"))
         line(f"{label}: by method", lambda s, r=run: "not run" if by.get((s, r)) is None else
              ", ".join(f"{m} {n:,}" for m, n in by[(s, r)]["by_method"].items()))
-    line(f"most requests in one second (limit {qps:g}, burst {burst})", lambda s: "not run"
+    line(f"most requests in one second (bucket: {qps:g} a second, burst {burst})",
+         lambda s: "not run"
          if first[s] is None else str(max(by[(s, r)]["peak_requests_in_one_second"]
                                          for r, _ in RUNS)))
     return "\n".join(lines)
