@@ -9,7 +9,7 @@ import pytest
 
 from tests.example_policy import example_policy
 from webhook.cli.reconcile_options import controller_account
-from webhook.server.settings import trusting
+from webhook.server.settings import Settings, trusting
 
 ACCOUNT = "egressguard-system:egressguard"
 
@@ -43,3 +43,16 @@ def test_an_account_without_the_controller_or_malformed_is_refused(
 def test_no_account_trusts_nobody_new() -> None:
     args = argparse.Namespace(reconcile=True, controller_service_account=None)
     assert controller_account(args) is None
+
+
+def test_every_worker_trusts_the_account_though_only_the_first_runs_the_controller() -> None:
+    # serve --workers clears ``reconcile`` in all but the first worker; the API server sends
+    # the controller's writes to any of them.
+    settings = Settings(rules=Path("."), cert=Path("c"), key=Path("k"), reconcile=None,
+                        controller_account=ACCOUNT, rules_loader=lambda path: Loaded())
+    trusted = settings.loader()(Path(".")).policy.config.trusted
+    assert trusted.trusts(f"system:serviceaccount:{ACCOUNT}", ())
+    unset = Settings(rules=Path("."), cert=Path("c"), key=Path("k"),
+                     rules_loader=lambda path: Loaded())
+    assert not unset.loader()(Path(".")).policy.config.trusted.trusts(
+        f"system:serviceaccount:{ACCOUNT}", ())

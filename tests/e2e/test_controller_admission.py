@@ -90,6 +90,9 @@ class Installed:
                 "--kubeconfig", str(self.kubeconfig),
                 "--reconcile", "--lease-namespace", SERVICE_NAMESPACE, "--lease-seconds", "3",
                 "--controller-service-account", CONTROLLER_ACCOUNT,
+                # As deploy/ runs it: the controller in the first worker, and the API server
+                # sending its writes to either.
+                "--workers", "2",
                 "--log-format", "text",
             ),
             log_path=self.server.workdir / "logs" / "egressguard-controller.log",

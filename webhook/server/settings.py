@@ -124,7 +124,8 @@ class Settings:
     namespace_modes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # The controller (``--reconcile``): None leaves the cluster alone.
     reconcile: ControllerOptions | None = None
-    # The controller's own service account ("namespace:name"), trusted by the webhook.
+    # The controller's own service account ("namespace:name"), trusted by the webhook; set
+    # only with --reconcile, and kept in every worker of ``serve --workers``.
     controller_account: str | None = None
     # The audit on an interval (``--audit-interval``): None runs none.
     cluster_audit: AuditOptions | None = None
@@ -142,6 +143,8 @@ class Settings:
 
     def loader(self) -> RulesLoader:
         loader = self.rules_loader or _default_loader(self.own_namespace)
-        if self.reconcile is not None and self.controller_account:
+        # Every worker trusts the controller's account, though only the first runs it: the
+        # API server sends the controller's writes to whichever worker it reaches.
+        if self.controller_account:
             return trusting(loader, self.controller_account)
         return loader
