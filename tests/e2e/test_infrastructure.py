@@ -144,24 +144,50 @@ def managed_autoscaler(name: str) -> dict[str, Any]:
     }
 
 
-def test_a_write_through_an_equivalent_api_version_is_sent_too(
-    egressguard: EgressguardCluster, security: Kubectl, admin: Kubectl
+def test_a_write_through_an_equivalent_api_version_is_judged_too(
+    egressguard: EgressguardCluster, developer: Kubectl, security: Kubectl
 ) -> None:
     """matchPolicy Equivalent: the webhooks list HorizontalPodAutoscalers in autoscaling/v2
     only, and the API server serves the same objects as autoscaling/v1 too. Only Equivalent
     sends egressguard a write through v1 (converted to v2); with Exact it would never be
-    judged, and the audit log would not have it."""
+    judged. A developer holding a rendered proxy's autoscaler at one replica through v1 is
+    refused (managed-object), though autoscalers have no check of their own."""
     name = unique("rendered-hpa")
     expect.admitted(security.apply(managed_autoscaler(name)))
-    admin.run("label", "horizontalpodautoscalers.v1.autoscaling", name, "-n", "shop",
-              "app.kubernetes.io/managed-by-")
-    deadline = time.monotonic() + 10
+    expect.denied(
+        developer.run("patch", "horizontalpodautoscalers.v1.autoscaling", name, "-n", "shop",
+                      "--type=merge", "-p", '{"spec": {"maxReplicas": 1}}'),
+        "managed-object")
+    stored = expect.stored(developer, "horizontalpodautoscalers.v2.autoscaling", name, "shop")
+    assert stored["spec"]["maxReplicas"] == 2
+    deadline = time.monotonic() + 10  # the audit writer batches its lines
     while not (sent := [r for r in egressguard.webhook.audit_records()
                         if (r["name"], r["operation"], r["user"])
-                        == (name, "UPDATE", admin.identity)]):
+                        == (name, "UPDATE", developer.identity)]):
         assert time.monotonic() < deadline, "the write through autoscaling/v1 was never sent"
         time.sleep(0.2)
-    assert (sent[0]["group"], sent[0]["kind"]) == ("autoscaling", "HorizontalPodAutoscaler")
+    assert (sent[0]["group"], sent[0]["kind"], sent[0]["codes"]) == (
+        "autoscaling", "HorizontalPodAutoscaler", ["managed-object"])
+    expect.denied(developer.run("delete", "horizontalpodautoscaler", name, "-n", "shop"),
+                  "managed-object")
+    expect.stored(developer, "horizontalpodautoscaler", name, "shop")
+
+
+def test_deleting_a_rendered_disruption_budget_is_refused_for_the_developer(
+    developer: Kubectl, security: Kubectl
+) -> None:
+    name = unique("rendered-pdb")
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "shop", "labels": dict(MANAGED)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
+    }
+    expect.admitted(security.apply(budget))
+    expect.denied(developer.run("delete", "poddisruptionbudget", name, "-n", "shop"),
+                  "managed-object")
+    expect.stored(developer, "poddisruptionbudget", name, "shop")
+    expect.admitted(security.run("delete", "poddisruptionbudget", name, "-n", "shop"))
 
 
 def test_deleting_egressguards_network_policy_is_refused_for_the_developer(

@@ -10,6 +10,7 @@ import pytest
 
 from tests.engine.infra_policy import ARGOCD, DEVELOPER, request
 from tests.example_policy import NOW, example_policy
+from webhook.controller.kinds import MANAGED_KINDS, ManagedKind
 from webhook.engine import evaluate
 from webhook.engine.kinds import handler_for, judged_kinds
 from webhook.model.decision import Decision
@@ -49,6 +50,33 @@ def test_deleting_a_managed_object_of_any_judged_kind(group: str, kind: str) -> 
     assert handler is not None
     expected = "netpol-open-egress" if handler.judge_delete else "managed-object"
     assert decision.codes == (expected,)
+
+
+@pytest.mark.parametrize("managed_kind", MANAGED_KINDS, ids=lambda k: f"{k.group}/{k.kind}")
+def test_every_kind_render_writes_is_judged_on_update_and_delete(
+        managed_kind: ManagedKind) -> None:
+    """Including kinds with no check of their own (autoscalers, disruption budgets): the
+    API server sends their UPDATEs and DELETEs, and none may pass unjudged."""
+    namespace = "" if not managed_kind.namespaced else "istio-egress"
+    old = managed(managed_kind.kind, managed_kind.group, namespace)
+    changed = copy.deepcopy(old)
+    changed["spec"] = {"changed": True}
+    for decision in (run(None, old=old, operation="DELETE"),
+                     run(changed, old=old, operation="UPDATE")):
+        assert not decision.allowed, managed_kind
+        assert set(decision.codes) & {"managed-object", "netpol-open-egress"}, managed_kind
+    assert run(changed, old=old, operation="UPDATE", user=ARGOCD).allowed
+
+
+def test_a_kind_without_checks_is_still_admitted_on_create_and_when_unmanaged() -> None:
+    autoscaler = managed("HorizontalPodAutoscaler", "autoscaling")
+    assert run(autoscaler, old=None, operation="CREATE").allowed
+    unmanaged = copy.deepcopy(autoscaler)
+    unmanaged["metadata"]["labels"] = {}
+    changed = copy.deepcopy(unmanaged)
+    changed["spec"] = {"maxReplicas": 1}
+    assert run(changed, old=unmanaged, operation="UPDATE").allowed
+    assert run(None, old=unmanaged, operation="DELETE").allowed
 
 
 @pytest.mark.parametrize(

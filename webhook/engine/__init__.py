@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from webhook.engine.context import Context, Findings, KindHandler, metadata
-from webhook.engine.kinds import handler_for
+from webhook.engine.kinds import handler_for_operation
 from webhook.engine.managed import deletion_empties_namespace, judge_managed_change
 from webhook.engine.modes import resolve_mode
 from webhook.engine.verdict import Judged, decide
@@ -97,7 +97,7 @@ def evaluate(
     object shape: a value it cannot read is judged as the stricter reading.
     """
     config = policy.config
-    handler = handler_for(request.kind.group, request.kind.kind)
+    handler = handler_for_operation(request.kind.group, request.kind.kind, request.operation)
     namespace = namespace_of(request)
     if handler is None:
         return Decision(allowed=True, mode=config.default_mode)

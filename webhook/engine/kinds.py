@@ -105,8 +105,27 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
 }
 
 
+def _nothing(ctx: Context, obj: JSONObject) -> Findings:
+    return Findings()
+
+
+# A kind with no check of its own that reaches the webhook only for its UPDATEs and DELETEs
+# (deploy/ registers HorizontalPodAutoscalers and PodDisruptionBudgets so, because render
+# writes them): judged for managed-object alone, as every kind is on UPDATE and DELETE.
+MANAGED_ONLY = KindHandler(state=_nothing)
+
+
 def handler_for(group: str, kind: str) -> KindHandler | None:
     return _HANDLERS.get((group, kind))
+
+
+def handler_for_operation(group: str, kind: str, operation: str) -> KindHandler | None:
+    """The kind's handler; for an UPDATE or DELETE of a kind without one, MANAGED_ONLY, so
+    that no write to an object egressguard manages goes unjudged whatever its kind."""
+    handler = _HANDLERS.get((group, kind))
+    if handler is None and operation in ("UPDATE", "DELETE"):
+        return MANAGED_ONLY
+    return handler
 
 
 def judged_kinds() -> tuple[tuple[str, str], ...]:
