@@ -64,6 +64,11 @@ def test_pod_level_host_controls_are_refused_at_their_field(
         ({"appArmorProfile": {"type": "Unconfined"}}, "appArmorProfile.type", "Unconfined"),
         ({"procMount": "Unmasked"}, "procMount", "Unmasked"),
         ({"seLinuxOptions": {"type": "spc_t"}}, "seLinuxOptions.type", "spc_t"),
+        # Types that are no name (the API server refuses these; validate reads them offline).
+        ({"seccompProfile": {"type": ["Unconfined"]}}, "seccompProfile.type", '["Unconfined"]'),
+        ({"appArmorProfile": {"type": {"Unconfined": 1}}}, "appArmorProfile.type",
+         '{"Unconfined": 1}'),
+        ({"seLinuxOptions": {"type": ["spc_t"]}}, "seLinuxOptions.type", '["spc_t"]'),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )

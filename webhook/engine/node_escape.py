@@ -148,6 +148,11 @@ def _handler_hosts(
         )
 
 
+def _one_of(value: object, allowed: frozenset[str]) -> bool:
+    """A string among ``allowed``; a list or object (unhashable) is none of them."""
+    return isinstance(value, str) and value in allowed
+
+
 def _profiles(path: str, context: dict[str, object], who: str) -> Iterator[Violation]:
     """seccomp, AppArmor and SELinux settings of a pod or container security context."""
     for field_name, allowed in (
@@ -158,7 +163,7 @@ def _profiles(path: str, context: dict[str, object], who: str) -> Iterator[Viola
         if profile is None:
             continue
         kind = as_dict(profile).get("type")
-        if kind not in allowed:
+        if not _one_of(kind, allowed):
             yield _escape(
                 f"{who} sets {field_name}.type {fieldpath.shown(kind)}, lifting the confinement "
                 "that keeps it off the node; use RuntimeDefault or Localhost",
@@ -171,7 +176,7 @@ def _profiles(path: str, context: dict[str, object], who: str) -> Iterator[Viola
     selinux = as_dict(options)
     selinux_path = fieldpath.key(path, "seLinuxOptions")
     kind = selinux.get("type", "")
-    if kind not in SELINUX_TYPES:
+    if not _one_of(kind, SELINUX_TYPES):
         yield _escape(
             f"{who} sets seLinuxOptions.type {fieldpath.shown(kind)}, lifting the confinement "
             "that keeps it off the node; use container_t or leave it unset",
