@@ -94,6 +94,7 @@ def hooks(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("values", [
     [],
     ["certificates.mode=certManager", "rules.source=gitSync", "controller.enabled=true",
+     "audit.enabled=true", "audit.interval=1h30m",
      "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
      "metrics.dashboard.enabled=true", "webhooks.excludedNamespaces={legacy}"],
 ], ids=["defaults", "every-option"])
@@ -211,6 +212,7 @@ def test_failure_policy_is_set_per_webhook() -> None:
     ("webhooks.failurePolicy.pods\\.mutate\\.egressguard\\.io=Maybe", "Fail"),
     ("rules.source=s3", "/rules/source"),
     ("certificates.mode=vault", "/certificates/mode"),
+    ("audit.interval=ten minutes", "/audit/interval"),
     ("replicas=0", "replicas"),
     ("webhook.excludedNamespaces={x}", "webhook"),
     ("rules.source=configMap", "rules.configMap.files is empty"),
@@ -284,6 +286,18 @@ def test_the_controller_is_off_unless_asked_for() -> None:
     assert "--reconcile" not in off["spec"]["template"]["spec"]["containers"][0]["args"]
     (on,) = by_kind(helm_template("controller.enabled=true"), "Deployment")
     assert "--reconcile" in on["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_the_audit_values_render_what_the_audit_overlay_renders() -> None:
+    chart = normalised(helm_template("audit.enabled=true"))
+    kustomized = normalised(kustomize(DEPLOY / "overlays" / "audit"))
+    assert chart[("Deployment", NAMESPACE, "egressguard")] == \
+        kustomized[("Deployment", NAMESPACE, "egressguard")]
+    rbac = {k for k in kustomized if "audit" in k[2]}
+    assert {k[0] for k in rbac} == {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    for name in rbac:
+        assert chart[name] == kustomized[name], name
+    assert not {k for k in normalised(helm_template()) if "audit" in k[2]}
 
 
 def test_no_value_can_remove_what_makes_the_webhook_safe() -> None:
