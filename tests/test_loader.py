@@ -732,3 +732,20 @@ def test_twenty_thousand_grants_load(tmp_path: Path) -> None:
     assert len(policy.grants) == 20_000
     assert {g.destination for g in policy.grants} == {"googleapis"}
     assert policy.grants_for("ns3", "sa42")[0].host == "api6.googleapis.com"  # 342 % 7 == 6
+
+
+@pytest.mark.parametrize(("exempt", "named"), [
+    ("[kube-system, istio-system]", "the mesh root namespace"),
+    ("[kube-system, istio-egress]", "gateway 'istio-egressgateway'"),
+])
+def test_exempting_the_mesh_root_or_a_gateway_namespace_is_an_error(
+        in_tmp: Path, exempt: str, named: str) -> None:
+    config = (EXAMPLE / "config.yaml").read_text().replace(
+        "exemptNamespaces: [kube-system, kube-public, kube-node-lease, egressguard-system]",
+        f"exemptNamespaces: {exempt}")
+    assert exempt in config
+    shutil.copytree(EXAMPLE, in_tmp / "rules")
+    (in_tmp / "rules" / "config.yaml").write_text(config)
+    (error,) = load_errors()
+    assert (error.path, error.line) == ("rules/config.yaml", 7)
+    assert named in error.message and "spec.mesh.infrastructure" in error.message

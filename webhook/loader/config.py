@@ -129,6 +129,21 @@ def build_config(
         exempt_namespaces = default_exempt_namespaces(own_namespace)
     else:
         exempt_namespaces = frozenset(exempt)
+        mesh_root = (spec.get("mesh") or {}).get("rootNamespace", DEFAULT_ROOT_NAMESPACE)
+        protected = {mesh_root: "the mesh root namespace, whose objects reach every proxy"}
+        for item in spec.get("gateways", ()):
+            protected.setdefault(item["namespace"], f"gateway {item['name']!r}'s namespace")
+        for index, namespace in enumerate(exempt):
+            if namespace in protected:
+                problems.error(
+                    path,
+                    doc.line_of(("spec", "exemptNamespaces", index)),
+                    f"spec.exemptNamespaces[{index}]: {namespace!r} is {protected[namespace]}; "
+                    "it is always judged (a team that could write there would go around the "
+                    "gateways): remove it, and list the mesh's own workloads there under "
+                    "spec.mesh.infrastructure instead",
+                )
+                ok = False
         if own_namespace and own_namespace not in exempt_namespaces:
             problems.warning(
                 path,
