@@ -214,3 +214,43 @@ def test_the_chart_reads_the_protected_namespaces_of_rules_it_is_given(tmp_path:
     assert result.returncode != 0
     assert 'holds "payments-egress"' in result.stderr, result.stderr
     assert "payments-egress" in protected_by(EXAMPLE_RULES)
+
+
+# -- the mesh root namespace ---------------------------------------------------------------
+
+
+def mesh_conditions(docs: list[dict[str, Any]]) -> list[str]:
+    return [condition["expression"] for doc in docs
+            if doc["kind"] == "ValidatingWebhookConfiguration"
+            for hook in doc["webhooks"] if hook["name"] == "meshconfig.validate.egressguard.io"
+            for condition in hook.get("matchConditions", ())]
+
+
+def test_the_mesh_configuration_is_sent_from_the_values_mesh_root_namespace() -> None:
+    (default,) = mesh_conditions(helm_template())
+    assert default == mesh_conditions(kustomize(DEPLOY / "webhooks"))[0]
+    assert "request.namespace == 'istio-system'" in default
+    (moved,) = mesh_conditions(helm_template("webhooks.meshRootNamespace=mesh-root"))
+    assert moved == default.replace("'istio-system'", "'mesh-root'")
+    result = helm("template", "egressguard", str(CHART), "--set",
+                  "webhooks.meshRootNamespace=mesh-root", "--set",
+                  "webhooks.excludedNamespaces={mesh-root}")
+    assert result.returncode != 0 and 'holds "mesh-root"' in result.stderr, result.stderr
+
+
+def test_the_chart_refuses_a_mesh_root_namespace_other_than_the_rules_one(
+        tmp_path: Path) -> None:
+    files = {p.relative_to(EXAMPLE_RULES).as_posix(): p.read_text()
+             for p in sorted(EXAMPLE_RULES.rglob("*")) if p.is_file()}
+    assert "rootNamespace: istio-system" in files["config.yaml"]
+    files["config.yaml"] = files["config.yaml"].replace("rootNamespace: istio-system",
+                                                        "rootNamespace: mesh-root")
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"rules": {"source": "configMap",
+                                                "configMap": {"files": files}}}))
+    result = helm("template", "egressguard", str(CHART), "-f", str(values))
+    assert result.returncode != 0
+    assert "set webhooks.meshRootNamespace=mesh-root" in result.stderr, result.stderr
+    ok = helm("template", "egressguard", str(CHART), "-f", str(values), "--set",
+              "webhooks.meshRootNamespace=mesh-root")
+    assert ok.returncode == 0, ok.stderr

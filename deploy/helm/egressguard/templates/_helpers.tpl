@@ -127,13 +127,17 @@ spec:
 mesh root or a gateway namespace (webhooks.protectedNamespaces, and those of the rules
 given in rules.configMap). (dict "root" $ "excluded" (list ...)) */}}
 {{- define "egressguard.checkExcludedNamespaces" -}}
-{{- $protected := .root.Values.webhooks.protectedNamespaces | default list }}
+{{- $protected := append (.root.Values.webhooks.protectedNamespaces | default list) .root.Values.webhooks.meshRootNamespace }}
 {{- $files := .root.Values.rules.configMap.files | default dict }}
 {{- if and (eq .root.Values.rules.source "configMap") (hasKey $files "config.yaml") }}
 {{- $config := index $files "config.yaml" | fromYaml }}
 {{- $spec := $config.spec | default dict }}
 {{- $mesh := $spec.mesh | default dict }}
-{{- $protected = append $protected ($mesh.rootNamespace | default "istio-system") }}
+{{- $root := $mesh.rootNamespace | default "istio-system" }}
+{{- if ne $root .root.Values.webhooks.meshRootNamespace }}
+{{- fail (printf "webhooks.meshRootNamespace is %q but the rules' mesh.rootNamespace is %q: set webhooks.meshRootNamespace=%s, or the mesh's configuration is never sent to egressguard" .root.Values.webhooks.meshRootNamespace $root $root) }}
+{{- end }}
+{{- $protected = append $protected $root }}
 {{- range $gateway := $spec.gateways | default list }}
 {{- $protected = append $protected $gateway.namespace }}
 {{- end }}
