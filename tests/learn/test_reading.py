@@ -152,3 +152,12 @@ def test_a_long_log_keeps_counts_not_lines() -> None:
     assert len(evidence.requests) == 1000 and evidence.first == "big.log:1"
     assert evidence.describe() == "requested in 1000+ admission request(s), first at big.log:1"
     assert reading.skipped_lines == 1500 and len(reading.skipped) == 1000
+
+
+def test_requested_entries_the_webhook_left_out_of_a_long_line_are_counted() -> None:
+    line = ('{"webhook":"validate","uid":"u1","kind":"Pod","group":"","namespace":"shop",'
+            '"name":"many","operation":"CREATE","serviceAccount":"many",'
+            '"requested":["api.stripe.com:443"],"requestedOmitted":41}')
+    reading = read_audit_log("long.log", [line])
+    assert set(reading.needs) == {Need("shop", "many", "api.stripe.com", 443)}
+    assert reading.ignored == {"requested entries the webhook left out of long lines": 41}

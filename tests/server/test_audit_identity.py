@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from webhook.engine import pods
 from webhook.engine.kinds import handler_for, judged_kinds
 from webhook.model.review import parse_review
+from webhook.server import audit
 from webhook.server.audit import TEMPLATE_KINDS, identity_fields
 
 from . import reviews
@@ -93,3 +95,26 @@ def test_the_template_kinds_are_the_ones_the_engine_judges_as_workloads() -> Non
         if (handler := handler_for(*key)) is not None and handler.state is pods.judge_workload
     }
     assert engine_templates == TEMPLATE_KINDS
+
+
+async def test_a_line_stays_within_one_atomic_pipe_write(server: Server) -> None:
+    """With ``serve --workers`` every worker writes into the same stdout: a line longer
+    than PIPE_BUF could be interleaved with another worker's. A pod asking for a hundred
+    long hosts keeps the first that fit and says how many it left out."""
+    hosts = [f"{'h' * 60}-{i}.{'d' * 60}.example.com:443" for i in range(100)]
+    pod = reviews.pod("many", service_account="many", annotations={ANNOTATION: ",".join(hosts)})
+    await server.post("/validate", reviews.pod_review(pod))
+    line = server.audit[-1]
+    assert len(orjson.dumps(line)) + 1 <= audit.LINE_BYTES == 4096
+    kept = line["requested"]
+    assert kept == hosts[: len(kept)] and 10 < len(kept) < 100
+    assert line["requestedOmitted"] == 100 - len(kept)
+    assert "truncated" not in line
+
+
+def test_strings_a_client_chooses_are_shortened_only_when_the_line_is_too_long() -> None:
+    entry = {"uid": "u", "user": "u" * 5000, "name": "n" * 100, "codes": ["host-network"]}
+    short = orjson.loads(audit.encoded(entry))
+    assert short["user"] == "u" * audit.SHORT_FIELD and short["name"] == "n" * 100
+    assert short["truncated"] is True and short["codes"] == ["host-network"]
+    assert orjson.loads(audit.encoded({"user": "u" * 3000})) == {"user": "u" * 3000}

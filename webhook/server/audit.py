@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import select
 import threading
 import time as clock
 from collections.abc import Callable
@@ -86,6 +87,46 @@ def identity_fields(request: AdmissionRequest, request_annotation: str) -> dict[
         value = pod.annotations.get(request_annotation, "")
         fields["requested"] = [entry.entry for entry in parse_requests(value).valid]
     return fields
+
+
+# The most bytes one line (its newline included) may take: a write of at most PIPE_BUF
+# bytes to a pipe is never interleaved with another's, and with ``serve --workers`` every
+# worker writes into the same stdout.
+LINE_BYTES = select.PIPE_BUF
+# Strings a client chooses, shortened to this many characters when a line is too long.
+LONG_FIELDS = ("user", "name", "namespace", "serviceAccount", "error")
+SHORT_FIELD = 253
+
+
+def encoded(entry: dict[str, Any]) -> str:
+    """The JSON line of ``entry``, within :data:`LINE_BYTES` with its newline. A longer
+    line first leaves out ``requested`` entries from the end (``requestedOmitted`` counts
+    them), then shortens the strings a client chooses (``truncated``)."""
+    line = orjson.dumps(entry)
+    if len(line) < LINE_BYTES:
+        return line.decode()
+    entry = dict(entry)
+    requested = entry.get("requested")
+    if isinstance(requested, list) and requested:
+        entry["requested"], entry["requestedOmitted"] = [], len(requested)
+        room = LINE_BYTES - 1 - len(orjson.dumps(entry))
+        kept: list[Any] = []
+        for item in requested:
+            cost = len(orjson.dumps(item)) + (1 if kept else 0)  # and its comma
+            if cost > room:
+                break
+            room -= cost
+            kept.append(item)
+        entry["requested"], entry["requestedOmitted"] = kept, len(requested) - len(kept)
+        line = orjson.dumps(entry)
+    if len(line) >= LINE_BYTES:
+        for key in LONG_FIELDS:
+            value = entry.get(key)
+            if isinstance(value, str) and len(value) > SHORT_FIELD:
+                entry[key] = value[:SHORT_FIELD]
+        entry["truncated"] = True
+        line = orjson.dumps(entry)
+    return line.decode()
 
 
 log = logging.getLogger("egressguard.audit")
@@ -196,6 +237,6 @@ class AuditLog:
         if error:
             entry["error"] = error
         try:
-            self._queue.put_nowait((clock.monotonic(), orjson.dumps(entry).decode()))
+            self._queue.put_nowait((clock.monotonic(), encoded(entry)))
         except queue.Full:
             self._lost()
