@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry
@@ -26,17 +25,11 @@ from webhook.audit.judging import audit
 from webhook.audit.metrics import AuditMetrics
 from webhook.audit.reports import reports
 from webhook.controller.cluster import CountingApiClient
-from webhook.controller.election import LeaseTerms, run_election
+from webhook.controller.election import run_election
+from webhook.controller.options import AuditOptions
 from webhook.model.rules import Policy
 
 log = logging.getLogger("egressguard.audit")
-LEASE_NAME = "egressguard-audit"
-
-
-@dataclass(frozen=True, slots=True)
-class AuditOptions:
-    interval_seconds: float
-    lease: LeaseTerms
 
 
 class Auditor:

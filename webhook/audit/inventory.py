@@ -15,14 +15,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import ResourceList
 
-from webhook.audit.snapshot import Document, Snapshot, labels_of, metadata
+from webhook.audit.snapshot import PAGE_SIZE, Document, Snapshot, labels_of, metadata
 from webhook.controller.cluster import CountingApiClient
 from webhook.engine.kinds import judged_kinds
 from webhook.model.rules import Policy
 from webhook.render.fence import FENCE_NAME
 from webhook.render.objects import MANAGED_BY, MANAGED_BY_KEY
 
-PAGE_SIZE = 500
 # The cluster-wide fences render can write in place of one NetworkPolicy per namespace.
 CLUSTER_FENCES = frozenset({
     ("policy.networking.k8s.io", "ClusterNetworkPolicy"),

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Objects asked for in one list request (the API server pages longer lists).
+PAGE_SIZE = 500
+
 Document = dict[str, Any]
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 
 from webhook.audit.findings import Audit
-from webhook.audit.inventory import PAGE_SIZE, Inventory, ListExpired
 from webhook.audit.judging import audit
 from webhook.audit.reports import reports
+from webhook.audit.snapshot import PAGE_SIZE
 from webhook.audit.table import table
 from webhook.cli.moments import now_option, now_or_clock
 from webhook.cli.options import (
@@ -26,13 +26,7 @@ from webhook.cli.options import (
 )
 from webhook.cli.revisions import load_policy_or_report
 from webhook.cli.serve import default_rules, in_cluster
-from webhook.controller.cluster import (
-    DEFAULT_BURST,
-    DEFAULT_QPS,
-    CountingApiClient,
-    TokenBucket,
-    load_configuration,
-)
+from webhook.controller.options import DEFAULT_BURST, DEFAULT_QPS
 from webhook.render.yamltext import yaml_text
 
 DESCRIPTION = """\
@@ -113,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy_or_report(args.rules or str(default_rules()), command="audit")
     if policy is None:
         return 2
+    # The Kubernetes client, imported by the commands that talk to the API server only.
+    from webhook.audit.inventory import Inventory, ListExpired
+    from webhook.controller.cluster import CountingApiClient, TokenBucket, load_configuration
+
     try:
         configuration = load_configuration(kubeconfig_of(args.kubeconfig))
     except Exception as error:  # the client raises ConfigException, OSError, ValueError...

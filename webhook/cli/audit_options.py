@@ -6,9 +6,12 @@ import argparse
 import re
 from typing import Any
 
-from webhook.audit.auditor import LEASE_NAME, AuditOptions
-from webhook.controller.controller import default_identity
-from webhook.controller.election import LeaseTerms
+from webhook.controller.options import (
+    AUDIT_LEASE_NAME,
+    AuditOptions,
+    LeaseTerms,
+    default_identity,
+)
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 MIN_INTERVAL_SECONDS = 10
@@ -52,6 +55,6 @@ def audit_options(args: argparse.Namespace) -> AuditOptions | None:
     lease = int(args.lease_seconds)
     return AuditOptions(
         interval_seconds=float(args.audit_interval),
-        lease=LeaseTerms(LEASE_NAME, namespace, default_identity(), lease, lease * 2 / 3,
+        lease=LeaseTerms(AUDIT_LEASE_NAME, namespace, default_identity(), lease, lease * 2 / 3,
                          max(lease / 7.5, 1.0)),
     )

@@ -12,8 +12,7 @@ from typing import Any
 from webhook.cli import envoy_options
 from webhook.cli.moments import now_option
 from webhook.cli.options import positive_int, positive_seconds
-from webhook.controller.cluster import DEFAULT_BURST, DEFAULT_QPS
-from webhook.controller.controller import ControllerOptions
+from webhook.controller.options import DEFAULT_BURST, DEFAULT_QPS, ControllerOptions
 from webhook.render import RenderMode, RenderOptions
 from webhook.render.plan import ISTIOCTL_GATEWAY_PORTS, FenceKind
 

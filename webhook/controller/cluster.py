@@ -24,9 +24,6 @@ from webhook.controller.kinds import MANAGED_KINDS, ManagedKind
 
 log = logging.getLogger("egressguard.controller")
 
-DEFAULT_QPS = 20.0
-DEFAULT_BURST = 40
-
 
 class TokenBucket:
     """At most ``burst`` requests at once, refilled at ``qps`` a second."""

@@ -12,11 +12,8 @@ deleted it; the apply put it back), and deletes our objects the rules no longer 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from webhook.controller.cluster import DEFAULT_BURST, DEFAULT_QPS, Cluster
+from webhook.controller.cluster import Cluster
 from webhook.controller.desired import (
     Document,
     ObjectKey,
@@ -34,7 +31,8 @@ from webhook.controller.desired import (
     next_expiry,
     stale,
 )
-from webhook.controller.election import LeaseTerms, run_election
+from webhook.controller.election import run_election
+from webhook.controller.options import ControllerOptions, LeaseTerms
 from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
 
@@ -43,27 +41,6 @@ log = logging.getLogger("egressguard.controller")
 LEASE_NAME = "egressguard-controller"
 WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
-
-
-def default_identity() -> str:
-    """Who holds the Lease: the pod's name (``$POD_NAME``, else the host name) and the
-    process, so that a restarted replica is a new candidate."""
-    name = os.environ.get("POD_NAME") or socket.gethostname()
-    return f"{name}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True, slots=True)
-class ControllerOptions:
-    mode: RenderMode
-    options: RenderOptions
-    lease_namespace: str
-    lease_seconds: int = 15  # whole seconds: the Lease stores an integer
-    renew_seconds: float = 10.0
-    retry_seconds: float = 2.0
-    resync_seconds: float = 300.0
-    qps: float = DEFAULT_QPS
-    burst: int = DEFAULT_BURST
-    identity: str = field(default_factory=lambda: default_identity())
 
 
 class ControllerMetrics:

@@ -10,24 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
+from webhook.controller.options import LeaseTerms
+
 log = logging.getLogger("egressguard.controller")
 # The election logs every retry at INFO; its warnings and errors still show.
 logging.getLogger("leaderelection").setLevel(logging.WARNING)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseTerms:
-    name: str
-    namespace: str
-    identity: str
-    lease_seconds: int = 15  # whole seconds: the Lease stores an integer
-    renew_seconds: float = 10.0
-    retry_seconds: float = 2.0
 
 
 def run_election(terms: LeaseTerms, *, on_lead: Callable[[], None],

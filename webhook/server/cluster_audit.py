@@ -11,14 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from webhook.audit.auditor import Auditor
-from webhook.controller.cluster import (
-    DEFAULT_BURST,
-    DEFAULT_QPS,
-    CountingApiClient,
-    TokenBucket,
-    load_configuration,
-)
+from webhook.controller.options import DEFAULT_BURST, DEFAULT_QPS
 from webhook.model.rules import Policy
 from webhook.server.keys import METRICS, RULES, SETTINGS
 
@@ -31,6 +24,10 @@ async def cluster_auditing(app: web.Application) -> AsyncIterator[None]:
     if options is None:
         yield
         return
+    # The Kubernetes client is imported only by a server that talks to the API server.
+    from webhook.audit.auditor import Auditor
+    from webhook.controller.cluster import CountingApiClient, TokenBucket, load_configuration
+
     rules = app[RULES]
 
     def policy() -> Policy | None:

@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from webhook.controller.cluster import Cluster, CountingApiClient, TokenBucket, load_configuration
-from webhook.controller.controller import Controller
 from webhook.model.rules import Policy
 from webhook.server.keys import METRICS, RULES, SETTINGS
 
@@ -25,6 +23,15 @@ async def reconciling(app: web.Application) -> AsyncIterator[None]:
     if reconcile is None:
         yield
         return
+    # The Kubernetes client is imported only by a server that talks to the API server.
+    from webhook.controller.cluster import (
+        Cluster,
+        CountingApiClient,
+        TokenBucket,
+        load_configuration,
+    )
+    from webhook.controller.controller import Controller
+
     rules = app[RULES]
 
     def policy() -> tuple[Policy, int] | None:

@@ -14,8 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from webhook.audit.auditor import AuditOptions
-from webhook.controller.controller import ControllerOptions
+from webhook.controller.options import AuditOptions, ControllerOptions
 from webhook.model.rules import Policy
 from webhook.server.worker_metrics import Workers
 
