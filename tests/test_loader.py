@@ -749,3 +749,16 @@ def test_exempting_the_mesh_root_or_a_gateway_namespace_is_an_error(
     (error,) = load_errors()
     assert (error.path, error.line) == ("rules/config.yaml", 7)
     assert named in error.message and "spec.mesh.infrastructure" in error.message
+
+
+def test_grants_share_one_root_and_keep_no_path_of_their_own(in_tmp: Path) -> None:
+    """A repository holds up to 100,000 grants: their paths are made when shown."""
+    shutil.copytree(EXAMPLE, in_tmp / "rules")
+    upper = in_tmp / "rules" / "services" / "shop" / "checkout" / "API.stripe.com:443.rule"
+    (upper.parent / "api.stripe.com:443.rule").rename(upper)
+    grants = load_repository("rules").policy.grants
+    assert len({id(g.root) for g in grants}) == 1 and grants[0].root == "rules/"
+    for grant in grants:
+        on_disk = in_tmp / grant.source.path
+        assert on_disk.is_file(), grant.source
+        assert grant.file_name == ("API.stripe.com:443.rule" if on_disk == upper else "")

@@ -109,12 +109,18 @@ def _relabeled(policy: Policy, where: RulesFolder) -> Policy:
     def moved(source: Source) -> Source:
         return Source(where.relabel(source.path), source.line)
 
+    # Every grant of a load shares its root: relabel it once.
+    root = ""
+    if policy.grants:
+        first = policy.grants[0]
+        root = where.relabel(first.source.path).removesuffix(first.rel)
+
     return Policy.build(
         config=dataclasses.replace(policy.config, source=moved(policy.config.source)),
         destinations=tuple(
             dataclasses.replace(d, source=moved(d.source)) for d in policy.destinations.values()
         ),
-        grants=tuple(dataclasses.replace(g, source=moved(g.source)) for g in policy.grants),
+        grants=tuple(dataclasses.replace(g, root=root) for g in policy.grants),
         exceptions=tuple(dataclasses.replace(e, source=moved(e.source)) for e in policy.exceptions),
         revision=policy.revision,
     )

@@ -18,7 +18,7 @@ from webhook.loader.names import host_pattern_problem
 from webhook.loader.problems import Problems
 from webhook.loader.schema import describe_value, did_you_mean
 from webhook.model.hosts import HostIndex, is_wildcard, normalize_host
-from webhook.model.rules import Destination, Grant, Source
+from webhook.model.rules import Destination, Grant
 from webhook.syntax.yamlstrict import YamlError, decode_text, parse_yaml, plain_reads_as_text
 
 SUFFIX = ".rule"
@@ -205,6 +205,7 @@ def resolve_destination(host: str, port: int, hosts: HostIndex[Destination]) -> 
 def build_grant(
     *,
     path: str,
+    root: str,
     namespace: str,
     service_account: str,
     file_name: str,
@@ -243,5 +244,6 @@ def build_grant(
         destination=destination.name,
         reason=reason,
         expires=expires,
-        source=Source(path, 1),
+        root=root,
+        file_name="" if canonical == file_name else file_name,
     )

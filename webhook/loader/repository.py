@@ -67,10 +67,14 @@ class _Loading:
     """One load: the files read, the problems found, the rules built so far."""
 
     def __init__(
-        self, files: RepositoryFiles, *, show: Callable[[str], str], problems: Problems
+        self, files: RepositoryFiles, *, show: Callable[[str], str], root: str,
+        problems: Problems,
     ) -> None:
         self.files = files
         self.show = show
+        # What every grant's path starts with (``show(rel) == root + rel``), one string
+        # shared by all of them.
+        self.root = root
         self.problems = problems
 
     def config(self, own_namespace: str | None) -> Config | None:
@@ -104,11 +108,18 @@ class _Loading:
 
     def grants(self, hosts: HostIndex[Destination] | None) -> list[Grant]:
         grants: list[Grant] = []
-        seen: dict[tuple[str, str, str, int], str] = {}
+        # Two files name the same grant only inside one service account's folder (names
+        # differing in case or a trailing dot), and the scan lists a folder's files together.
+        seen: dict[tuple[str, int], str] = {}
+        folder: tuple[str, str] = ("", "")
         for file in self.files.grants:
+            if (file.namespace, file.service_account) != folder:
+                folder = (file.namespace, file.service_account)
+                seen.clear()
             path = self.show(file.rel)
             grant = build_grant(
                 path=path,
+                root=self.root,
                 namespace=file.namespace,
                 service_account=file.service_account,
                 file_name=file.name,
@@ -118,13 +129,14 @@ class _Loading:
             )
             if grant is None:
                 continue
-            key = (grant.namespace, grant.service_account, grant.host, grant.port)
+            key = (grant.host, grant.port)
             if key in seen:
                 self.problems.error(
-                    path, 1, f"the same grant as {seen[key]}; delete one of the two files"
+                    path, 1,
+                    f"the same grant as {self.show(seen[key])}; delete one of the two files"
                 )
                 continue
-            seen[key] = path
+            seen[key] = file.rel
             grants.append(grant)
         return grants
 
@@ -161,7 +173,7 @@ def load_repository(
         raise RulesError([Problem(root, 1, "no such directory: expected a rules repository")])
     problems = Problems()
     files = scan_repository(root, show=show, problems=problems)
-    loading = _Loading(files, show=show, problems=problems)
+    loading = _Loading(files, show=show, root=f"{shown}/" if shown else "", problems=problems)
     config = loading.config(own_namespace)
     loaded, failed = loading.destinations(config)
     hosts: HostIndex[Destination] | None = None

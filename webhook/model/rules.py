@@ -103,7 +103,11 @@ class Grant:
     destination: str
     reason: str = ""
     expires: date | None = None
-    source: Source = Source("")
+    # Where its file is, without a path string per grant (a repository holds 100,000): the
+    # repository's root as shown to users ("rules/", "main:"), one string every grant of a
+    # load shares, and the file's name only when it is not ``<host>:<port>.rule``.
+    root: str = ""
+    file_name: str = ""
 
     def active(self, now: datetime) -> bool:
         """Valid through its expiry day, in UTC."""
@@ -112,6 +116,16 @@ class Grant:
     @property
     def identity(self) -> tuple[str, str]:
         return (self.namespace, self.service_account)
+
+    @property
+    def rel(self) -> str:
+        """The file's path inside the repository."""
+        name = self.file_name or f"{self.host}:{self.port}.rule"
+        return f"services/{self.namespace}/{self.service_account}/{name}"
+
+    @property
+    def source(self) -> Source:
+        return Source(self.root + self.rel, 1)
 
 
 @dataclass(frozen=True, slots=True)
