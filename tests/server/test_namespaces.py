@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -9,6 +10,9 @@ from collections.abc import Iterator, Mapping
 from webhook.model.review import AdmissionRequest, GroupVersionKind
 from webhook.model.rules import Config, Policy
 from webhook.server.admission import namespace_labels
+import pytest
+
+from webhook.server import namespaces
 from webhook.server.namespaces import NamespaceEvent, WatchedNamespaces, WithoutCluster
 
 from . import reviews
@@ -169,3 +173,38 @@ async def test_a_request_in_an_unknown_namespace_is_judged_in_enforce_mode(
     assert response["allowed"] is False
     assert "namespace labels could not be read" in " ".join(response.get("warnings", []))
     assert server.audit[-1]["mode"] == "enforce"
+
+
+def test_a_bookmark_from_the_real_client_moves_the_watch_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Kubernetes client leaves a BOOKMARK's object a dict (it does not read it as a
+    Namespace); the watch takes its resourceVersion and goes on instead of failing and
+    listing every namespace again."""
+    import kubernetes
+
+    client = kubernetes.client
+    lines = [
+        {"type": "BOOKMARK", "object": {"kind": "Namespace",
+                                        "metadata": {"resourceVersion": "42"}}},
+        {"type": "ADDED", "object": {"kind": "Namespace", "metadata": {
+            "name": "shop", "resourceVersion": "43", "labels": {"egressguard.io/mode": "warn"}}}},
+    ]
+    api = client.ApiClient()
+    real = kubernetes.watch.Watch
+
+    class Watch:
+        def stream(self, func: object, **kwargs: object) -> Iterator[dict[str, object]]:
+            watch = real()
+            for line in lines:
+                yield watch.unmarshal_event(json.dumps(line), "V1Namespace")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(namespaces, "_api_client", lambda kubeconfig: api)
+    monkeypatch.setattr(kubernetes.watch, "Watch", Watch)
+    watched = namespaces.from_cluster("unused")
+    events = list(watched._watch("41", threading.Event()))
+    assert [(e.type, e.name, e.resource_version) for e in events] == [
+        ("BOOKMARK", "", "42"), ("ADDED", "shop", "43")]
+    assert events[1].labels == {"egressguard.io/mode": "warn"}

@@ -194,6 +194,14 @@ def from_cluster(kubeconfig: str | None) -> WatchedNamespaces:
             if raw["type"] == "ERROR":
                 yield NamespaceEvent("ERROR", "", {}, "")
                 return
+            if isinstance(obj, dict):
+                # The client leaves as a dict what it does not read as a Namespace: a
+                # BOOKMARK carries only the resourceVersion to resume from.
+                if raw["type"] != "BOOKMARK":
+                    raise RuntimeError(f"watch sent a {raw['type']} event without a Namespace")
+                version = (obj.get("metadata") or {}).get("resourceVersion") or ""
+                yield NamespaceEvent("BOOKMARK", "", {}, str(version))
+                continue
             yield NamespaceEvent(
                 raw["type"], obj.metadata.name or "", dict(obj.metadata.labels or {}),
                 obj.metadata.resource_version or "", terminating=_is_terminating(obj),
