@@ -7,12 +7,12 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 
-from webhook.model.review import AdmissionRequest, GroupVersionKind
-from webhook.model.rules import Config, Policy
-from webhook.server.admission import namespace_labels
 import pytest
 
+from webhook.model.review import AdmissionRequest, GroupVersionKind
+from webhook.model.rules import Config, Policy
 from webhook.server import namespaces
+from webhook.server.admission import namespace_labels
 from webhook.server.namespaces import NamespaceEvent, WatchedNamespaces, WithoutCluster
 
 from . import reviews
