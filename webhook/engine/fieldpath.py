@@ -7,6 +7,7 @@ rest (label keys, filter names).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -16,6 +17,8 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_SHOWN = 60
 
 
+# Checks build the paths of the fields they read, and the same few recur in every request.
+@functools.lru_cache(maxsize=8192)
 def key(base: str, name: str) -> str:
     """``spec`` + ``hosts`` -> ``spec.hosts``; ``metadata.labels`` + ``a/b`` -> ``...["a/b"]``."""
     if _PLAIN_KEY.fullmatch(name):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.engine import fieldpath
@@ -66,21 +66,38 @@ class ContainerView:
 
 @dataclass(frozen=True, slots=True)
 class PodView:
-    """The metadata and spec of a pod, or of the pod template of a workload."""
+    """The metadata and spec of a pod, or of the pod template of a workload.
+
+    The labels, annotations and containers every check reads are read once per view and
+    shared: callers never change them (a view judges one object, which nothing changes
+    while it is judged)."""
 
     metadata: dict[str, Any]
     spec: dict[str, Any]
     metadata_path: str
     spec_path: str
     template: bool = False  # a workload's pod template, not a Pod
+    _labels: dict[str, str] | None = field(default=None, init=False, repr=False,
+                                           compare=False)
+    _annotations: dict[str, str] | None = field(default=None, init=False, repr=False,
+                                                compare=False)
+    _containers: tuple[ContainerView, ...] | None = field(default=None, init=False,
+                                                          repr=False, compare=False)
 
     @property
     def labels(self) -> dict[str, str]:
-        return string_map(self.metadata.get("labels"))
+        if self._labels is None:
+            object.__setattr__(self, "_labels", string_map(self.metadata.get("labels")))
+        assert self._labels is not None
+        return self._labels
 
     @property
     def annotations(self) -> dict[str, str]:
-        return string_map(self.metadata.get("annotations"))
+        if self._annotations is None:
+            object.__setattr__(self, "_annotations",
+                               string_map(self.metadata.get("annotations")))
+        assert self._annotations is not None
+        return self._annotations
 
     def label_path(self, key: str) -> str:
         return fieldpath.key(fieldpath.key(self.metadata_path, "labels"), key)
@@ -110,6 +127,12 @@ class PodView:
         return DEFAULT_SERVICE_ACCOUNT
 
     def containers(self) -> Iterator[ContainerView]:
+        if self._containers is None:
+            object.__setattr__(self, "_containers", tuple(self._read_containers()))
+        assert self._containers is not None
+        return iter(self._containers)
+
+    def _read_containers(self) -> Iterator[ContainerView]:
         for list_name in CONTAINER_LISTS:
             base = fieldpath.key(self.spec_path, list_name)
             for position, item in enumerate(as_list(self.spec.get(list_name))):
