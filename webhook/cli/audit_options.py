@@ -6,12 +6,7 @@ import argparse
 import re
 from typing import Any
 
-from webhook.controller.options import (
-    AUDIT_LEASE_NAME,
-    AuditOptions,
-    LeaseTerms,
-    default_identity,
-)
+from webhook.controller.options import AUDIT_LEASE_NAME, AuditOptions, lease_terms
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 MIN_INTERVAL_SECONDS = 10
@@ -52,9 +47,7 @@ def audit_options(args: argparse.Namespace) -> AuditOptions | None:
     if not namespace:
         raise ValueError("--audit-interval: give --lease-namespace (or --own-namespace, or "
                          "$POD_NAMESPACE) for the audit's Lease")
-    lease = int(args.lease_seconds)
     return AuditOptions(
         interval_seconds=float(args.audit_interval),
-        lease=LeaseTerms(AUDIT_LEASE_NAME, namespace, default_identity(), lease, lease * 2 / 3,
-                         max(lease / 7.5, 1.0)),
+        lease=lease_terms(AUDIT_LEASE_NAME, namespace, int(args.lease_seconds)),
     )

@@ -12,7 +12,13 @@ from typing import Any
 from webhook.cli import envoy_options
 from webhook.cli.moments import now_option
 from webhook.cli.options import positive_int, positive_seconds
-from webhook.controller.options import DEFAULT_BURST, DEFAULT_QPS, ControllerOptions
+from webhook.controller.options import (
+    CONTROLLER_LEASE_NAME,
+    DEFAULT_BURST,
+    DEFAULT_QPS,
+    ControllerOptions,
+    lease_terms,
+)
 from webhook.render import RenderMode, RenderOptions
 from webhook.render.plan import ISTIOCTL_GATEWAY_PORTS, FenceKind
 
@@ -86,10 +92,7 @@ def controller_options(args: argparse.Namespace) -> ControllerOptions | None:
             fence=FenceKind(args.reconcile_fence),
             **envoy_options.render_options(args),
         ),
-        lease_namespace=namespace,
-        lease_seconds=lease,
-        renew_seconds=lease * 2 / 3,
-        retry_seconds=max(lease / 7.5, 1.0),
+        lease=lease_terms(CONTROLLER_LEASE_NAME, namespace, lease),
         resync_seconds=float(args.resync_seconds),
         qps=float(args.reconcile_qps),
         burst=int(args.reconcile_burst),

@@ -32,13 +32,12 @@ from webhook.controller.desired import (
     stale,
 )
 from webhook.controller.election import run_election
-from webhook.controller.options import ControllerOptions, LeaseTerms
+from webhook.controller.options import ControllerOptions
 from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
 
 log = logging.getLogger("egressguard.controller")
 
-LEASE_NAME = "egressguard-controller"
 WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
 
@@ -157,23 +156,21 @@ class Controller:
     # Leadership -------------------------------------------------------------------------
 
     def _elect(self) -> None:
-        settings = self.settings
-        terms = LeaseTerms(LEASE_NAME, settings.lease_namespace, settings.identity,
-                           settings.lease_seconds, settings.renew_seconds,
-                           settings.retry_seconds)
-        run_election(terms, on_lead=self._lead, on_follow=self._follow, stop=self._stop)
+        run_election(self.settings.lease, on_lead=self._lead, on_follow=self._follow,
+                     stop=self._stop)
 
     def _follow(self) -> None:
         if self._leading.is_set():
             log.warning("lost the controller lease %s/%s; another replica reconciles now",
-                        self.settings.lease_namespace, LEASE_NAME)
+                        self.settings.lease.namespace, self.settings.lease.name)
         self._leading.clear()
         self.metrics.leader.set(0)
         self._wake.set()
 
     def _lead(self) -> None:
+        lease = self.settings.lease
         log.info("leading the controller (lease %s/%s, identity %s)",
-                 self.settings.lease_namespace, LEASE_NAME, self.settings.identity)
+                 lease.namespace, lease.name, lease.identity)
         self._leading.set()
         self.metrics.leader.set(1)
         threading.Thread(target=self._watch_namespaces, name="controller-namespaces",

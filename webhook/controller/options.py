@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from webhook.render import RenderMode, RenderOptions
 
-# The Lease that elects the replica running the periodic audit (the controller has its own).
+# The Leases that elect the replica running the controller, and the one running the
+# periodic audit: either may lead on any replica.
+CONTROLLER_LEASE_NAME = "egressguard-controller"
 AUDIT_LEASE_NAME = "egressguard-audit"
 # The controller's client: requests a second, and the burst its token bucket allows.
 DEFAULT_QPS = 20.0
@@ -37,18 +39,22 @@ class LeaseTerms:
     retry_seconds: float = 2.0
 
 
+def lease_terms(name: str, namespace: str, lease_seconds: int) -> LeaseTerms:
+    """A Lease held ``lease_seconds``, renewed within two thirds of that, tried again
+    every 2 s for the 15 s default (at most once a second); held by this process."""
+    return LeaseTerms(name, namespace, default_identity(), lease_seconds,
+                      renew_seconds=lease_seconds * 2 / 3,
+                      retry_seconds=max(lease_seconds / 7.5, 1.0))
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerOptions:
     mode: RenderMode
     options: RenderOptions
-    lease_namespace: str
-    lease_seconds: int = 15  # whole seconds: the Lease stores an integer
-    renew_seconds: float = 10.0
-    retry_seconds: float = 2.0
+    lease: LeaseTerms
     resync_seconds: float = 300.0
     qps: float = DEFAULT_QPS
     burst: int = DEFAULT_BURST
-    identity: str = field(default_factory=lambda: default_identity())
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ async def reconciling(app: web.Application) -> AsyncIterator[None]:
     controller = Controller(Cluster(api), reconcile, policy, settings.clock,
                             app[METRICS].registry)
     controller.start()
-    log.info("controller started: mode %s, lease %s", reconcile.mode,
-             reconcile.lease_namespace)
+    log.info("controller started: mode %s, lease %s/%s", reconcile.mode,
+             reconcile.lease.namespace, reconcile.lease.name)
     yield
     controller.stop()
