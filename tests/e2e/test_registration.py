@@ -122,6 +122,8 @@ def prepared(egressguard: EgressguardCluster) -> dict[str, str]:
     for root in ("istio-system",):
         if not security.run("get", "namespace", root).ok:
             expect.admitted(security.create(namespace(root)))
+    expect.admitted(security.apply(config_map(
+        "istio", "istio-system", {"mesh": "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n"})))
     expect.admitted(security.apply(injected_pod(names["pod"])))
     expect.admitted(security.create(namespace(names["namespace"])))
     entry = {"hosts": ["web.shop.svc.cluster.local"], "location": "MESH_INTERNAL",
@@ -207,6 +209,8 @@ SENT: list[tuple[str, str, Write]] = [
     ("revision-injector-config", "meshconfig", lambda n, dev, adm: adm.apply(
         config_map("istio-sidecar-injector-canary", "istio-system", {"config": "{}"}),
         "--dry-run=server")),
+    ("delete-mesh-config", "meshconfig", lambda n, dev, adm: adm.run(
+        "delete", "configmap", "istio", "-n", "istio-system", "--dry-run=server")),
     ("delete-managed-serviceentry", "managed", lambda n, dev, adm: dev.run(
         "delete", "serviceentry.networking.istio.io", n["managed"], "-n", "shop",
         "--dry-run=server")),

@@ -13,6 +13,7 @@ from tests.example_policy import NOW, example_policy
 from webhook.controller.kinds import MANAGED_KINDS, ManagedKind
 from webhook.engine import evaluate
 from webhook.engine.kinds import handler_for, judged_kinds
+from webhook.engine.network import judge_network_policy_change
 from webhook.model.decision import Decision
 from webhook.model.review import UserInfo
 
@@ -48,7 +49,8 @@ def test_deleting_a_managed_object_of_any_judged_kind(group: str, kind: str) -> 
     # The fence's policy kinds keep their own code for it (netpol-open-egress).
     handler = handler_for(group, kind)
     assert handler is not None
-    expected = "netpol-open-egress" if handler.judge_delete else "managed-object"
+    fence = handler.transition is judge_network_policy_change
+    expected = "netpol-open-egress" if fence else "managed-object"
     assert decision.codes == (expected,)
 
 

@@ -117,7 +117,7 @@ def _has_mesh_key(obj: JSONObject | None) -> bool:
     return obj is not None and MESH_KEY in as_dict(obj.get("data"))
 
 
-def _mesh_configmap_name(ctx: Context, obj: JSONObject) -> str | None:
+def mesh_configmap_name(ctx: Context, obj: JSONObject) -> str | None:
     """``istio``, or a revision's ``istio-<rev>`` (one with a mesh key, or replacing one);
     None for any other ConfigMap. The injector's ConfigMaps are never mesh configs."""
     if ctx.namespace != ctx.policy.config.mesh_root_namespace:
@@ -136,7 +136,7 @@ def _mesh_configmap_name(ctx: Context, obj: JSONObject) -> str | None:
 def judge_mesh_config(ctx: Context, obj: JSONObject) -> Findings:
     """``sidecar-allow-any`` for a mesh config that leaves outbound traffic open;
     ``mesh-config`` for a ``defaultConfig`` setting what a pod may not set itself."""
-    name = _mesh_configmap_name(ctx, obj)
+    name = mesh_configmap_name(ctx, obj)
     if name is None:
         return Findings()
     data = as_dict(obj.get("data"))
