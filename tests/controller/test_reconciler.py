@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from tests.example_policy import NOW, example_policy
 from webhook.controller.controller import Reconciler
 from webhook.controller.desired import FIELD_MANAGER, ObjectKey, key_of
 from webhook.controller.kinds import MANAGED_KINDS, ManagedKind
+from webhook.controller.stamp import DIGEST_ANNOTATION
 from webhook.render import RenderMode, RenderOptions
 
 GATEWAY_NAMESPACES = ("istio-egress", "payments-egress")
@@ -17,49 +19,79 @@ GATEWAY_NAMESPACES = ("istio-egress", "payments-egress")
 
 class MemoryCluster:
     """Server-side apply as the API server does it for one manager: the same content
-    keeps the resourceVersion, anything else gets a new one."""
+    keeps the resourceVersion, anything else gets a new one; the stored object carries the
+    fields the API server adds (its managed fields, a default) and edits record their
+    manager as the API server does (one that only removes fields records none)."""
 
     def __init__(self, namespaces: list[str]) -> None:
         self.names = [*namespaces, *GATEWAY_NAMESPACES]
         self.objects: dict[ObjectKey, dict[str, Any]] = {}
-        self.versions: dict[ObjectKey, int] = {}
-        self.content: dict[ObjectKey, dict[str, Any]] = {}
         self.requests = 0
+        self.patches = 0
         self._next = 0
 
     def namespaces(self) -> tuple[list[str], str]:
         return list(self.names), "1"
 
     def apply(self, key: ObjectKey, document: Mapping[str, Any]) -> str:
-        if self.content.get(key) != document:
-            self.content[key] = copy.deepcopy(dict(document))
-            self._next += 1
-            self.versions[key] = self._next
-            stored = copy.deepcopy(dict(document))
-            stored["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER,
-                                                    "operation": "Apply"}]
-            stored["metadata"]["resourceVersion"] = str(self._next)
-            self.objects[key] = stored
         self.requests += 1
-        return str(self.versions[key])
+        self.patches += 1
+        before = self.objects.get(key)
+        stored = copy.deepcopy(dict(document))
+        stored["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER, "operation": "Apply"}]
+        stored["metadata"]["uid"] = f"uid-{key.name}"  # added by the API server
+        if before is not None:
+            stored["metadata"]["managedFields"] += [
+                entry for entry in before["metadata"]["managedFields"]
+                if entry.get("subresource")]
+            if "status" in before:
+                stored["status"] = before["status"]
+            stored["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"]
+        if stored != before:
+            self._bump(stored)
+        self.objects[key] = stored
+        return str(stored["metadata"]["resourceVersion"])
 
     def served_kinds(self) -> tuple[ManagedKind, ...]:
         return MANAGED_KINDS
 
     def managed(self, kind: ManagedKind) -> list[dict[str, Any]]:
-        return [obj for key, obj in self.objects.items()
+        return [copy.deepcopy(obj) for key, obj in self.objects.items()
                 if (key.api_version, key.kind) == (kind.api_version, kind.kind)]
 
     def delete(self, key: ObjectKey) -> None:
         self.objects.pop(key, None)
-        self.content.pop(key, None)
 
-    def edit(self, key: ObjectKey) -> None:
+    def edit(self, key: ObjectKey, manager: str = "kubectl-edit") -> None:
+        """A change to a field: its manager owns it now."""
+        obj = self.objects[key]
+        obj["spec"] = {"edited": True}
+        obj["metadata"]["managedFields"].append({"manager": manager, "operation": "Update"})
+        self._bump(obj)
+
+    def remove(self, key: ObjectKey, field: str) -> None:
+        """An edit that only removes a field: no manager is recorded for it."""
+        obj = self.objects[key]
+        del obj["spec"][field]
+        self._bump(obj)
+
+    def report_status(self, key: ObjectKey) -> None:
+        """Another controller writing the status subresource."""
+        obj = self.objects[key]
+        obj["status"] = {"observed": self._next}
+        obj["metadata"]["managedFields"].append(
+            {"manager": "kube-controller-manager", "operation": "Update",
+             "subresource": "status"})
+        self._bump(obj)
+
+    def _bump(self, obj: dict[str, Any]) -> None:
         self._next += 1
-        self.versions[key] = self._next
-        metadata = {**self.objects[key]["metadata"], "resourceVersion": str(self._next)}
-        self.objects[key] = {**self.objects[key], "metadata": metadata, "spec": {"edited": True}}
-        self.content[key] = {**self.content[key], "spec": {"edited": True}}
+        obj["metadata"]["resourceVersion"] = str(self._next)
+
+
+def reconciler_for(cluster: MemoryCluster) -> Reconciler:
+    return Reconciler(cluster, RenderMode.ISTIO_SIDECAR,  # type: ignore[arg-type]
+                      RenderOptions(now=NOW))
 
 
 def test_a_second_reconcile_changes_nothing_and_an_edited_object_is_put_back() -> None:
@@ -80,6 +112,61 @@ def test_a_second_reconcile_changes_nothing_and_an_edited_object_is_put_back() -
     healed = reconciler.reconcile(example_policy(), NOW)
     assert len(healed.drifted) == 2 and fence in healed.drifted
     assert cluster.objects[fence].get("spec") != {"edited": True}
+
+
+def test_a_new_leader_sends_nothing_for_an_unchanged_cluster() -> None:
+    cluster = MemoryCluster(["shop", "no-grants"])
+    first = reconciler_for(cluster).reconcile(example_policy(), NOW)
+    fence = ObjectKey("networking.k8s.io/v1", "NetworkPolicy", "shop", "egressguard-fence")
+    # Another controller reporting status is not an edit of what was applied.
+    cluster.report_status(fence)
+    cluster.patches = 0
+    takeover = reconciler_for(cluster).reconcile(example_policy(), NOW)
+    assert cluster.patches == 0 and takeover.applied == 0
+    assert takeover.unchanged == first.applied and not takeover.drifted
+
+
+def test_a_new_leader_puts_back_what_was_edited_while_no_leader_ran() -> None:
+    cluster = MemoryCluster(["shop", "no-grants"])
+    reconciler_for(cluster).reconcile(example_policy(), NOW)
+    fence = ObjectKey("networking.k8s.io/v1", "NetworkPolicy", "shop", "egressguard-fence")
+    stripe = ObjectKey("networking.istio.io/v1", "ServiceEntry", "payments-egress", "stripe")
+    deleted = ObjectKey("networking.istio.io/v1", "Gateway", "payments-egress", "stripe")
+    expected = {key: copy.deepcopy(cluster.objects[key]["spec"]) for key in (fence, stripe)}
+    cluster.edit(fence)
+    cluster.remove(stripe, "resolution")  # leaves no field manager behind
+    cluster.delete(deleted)
+    cluster.patches = 0
+    takeover = reconciler_for(cluster).reconcile(example_policy(), NOW)
+    assert cluster.patches == takeover.applied == 3
+    assert set(takeover.drifted) == {fence, stripe}
+    assert deleted in cluster.objects
+    assert {key: cluster.objects[key]["spec"] for key in expected} == expected
+    # Put back: the leader after this one finds nothing to do.
+    cluster.patches = 0
+    assert reconciler_for(cluster).reconcile(example_policy(), NOW).applied == 0
+    assert cluster.patches == 0
+
+
+def test_rules_changed_while_no_leader_ran_are_applied_and_are_not_drift() -> None:
+    cluster = MemoryCluster(["shop"])
+    policy = example_policy()
+    first = reconciler_for(cluster).reconcile(policy, NOW)
+    # Every object names the rules revision, so every document changes.
+    changed = dataclasses.replace(policy, revision="newer")
+    takeover = reconciler_for(cluster).reconcile(changed, NOW)
+    assert takeover.applied == first.applied and not takeover.drifted
+
+
+def test_objects_applied_without_a_digest_are_applied_once_and_not_counted_as_drift() -> None:
+    cluster = MemoryCluster(["shop"])
+    first = reconciler_for(cluster).reconcile(example_policy(), NOW)
+    for obj in cluster.objects.values():
+        del obj["metadata"]["annotations"][DIGEST_ANNOTATION]
+    takeover = reconciler_for(cluster).reconcile(example_policy(), NOW)
+    assert takeover.applied == first.applied and not takeover.drifted
+    cluster.patches = 0
+    assert reconciler_for(cluster).reconcile(example_policy(), NOW).applied == 0
 
 
 def test_a_destination_removed_from_the_rules_is_deleted_from_the_cluster() -> None:

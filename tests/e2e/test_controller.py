@@ -8,6 +8,7 @@ Leases are short (3 s) so that a takeover is quick.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
+from webhook.controller.stamp import digest, stamped
 
 from .cluster import webhook_kubeconfig
 from .controlplane import ADMIN, ControlPlane
@@ -34,7 +38,8 @@ GATEWAY_NAMESPACES = ("istio-egress", "payments-egress")
 CHECKOUT = "cluster.local/ns/shop/sa/checkout"
 
 
-def replica(workdir: Path, name: str, kubeconfig: Path, rules: Path) -> Process:
+def replica(workdir: Path, name: str, kubeconfig: Path, rules: Path,
+            clock_start: str = CLOCK_START) -> Process:
     return Process(
         name,
         egressguard_argv(
@@ -42,7 +47,7 @@ def replica(workdir: Path, name: str, kubeconfig: Path, rules: Path) -> Process:
             "--host", "127.0.0.1", "--port", str(free_port()),
             "--kubeconfig", str(kubeconfig), "--namespaces", "cluster",
             "--reconcile", "--lease-namespace", LEASE_NAMESPACE,
-            "--lease-seconds", str(LEASE_SECONDS), "--clock-start", CLOCK_START,
+            "--lease-seconds", str(LEASE_SECONDS), "--clock-start", clock_start,
             "--reload-debounce-ms", "100", "--log-format", "text",
         ),
         log_path=workdir / name / "egressguard.log",
@@ -72,18 +77,32 @@ def controller_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rules
 
 
+class Replicas(list[Process]):
+    """The replicas started so far; ``add`` starts another (a rolling update's new pod)."""
+
+    def __init__(self, workdir: Path, kubeconfig: Path, rules: Path) -> None:
+        super().__init__()
+        self.workdir, self.kubeconfig, self.rules = workdir, kubeconfig, rules
+
+    def add(self, name: str, clock_start: str = CLOCK_START) -> Process:
+        process = replica(self.workdir, name, self.kubeconfig, self.rules, clock_start)
+        self.append(process)
+        process.start()
+        return process
+
+
 @pytest.fixture(scope="module")
 def replicas(controlplane: ControlPlane, controller_rules: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Process]]:
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     admin = controlplane.kubectl(ADMIN)
     for namespace in (*GATEWAY_NAMESPACES, "shop", "ci", "data"):
         admin("create", "namespace", namespace)
     workdir = tmp_path_factory.mktemp("replicas")
     manifests = deploy_manifests(admin, DEPLOY_DIR / "overlays" / "controller")
     kubeconfig = webhook_kubeconfig(controlplane, manifests, workdir / "controller.kubeconfig")
-    started = [replica(workdir, name, kubeconfig, controller_rules) for name in ("a", "b")]
-    for process in started:
-        process.start()
+    started = Replicas(workdir, kubeconfig, controller_rules)
+    for name in ("a", "b"):
+        started.add(name)
     try:
         yield started
     finally:
@@ -179,8 +198,12 @@ def test_render_output_applies_server_side_and_is_what_the_controller_applied(
         egressguard_argv("render", "--rules", str(controller_rules), "--mode",
                          "istio-sidecar", "--now", LAPSED, *fenced),
         capture_output=True, text=True, check=True, cwd=REPO, env=local_env()).stdout
+    # The controller's applies carry one annotation more than render writes: the digest of
+    # render's document, which is how a new leader knows an object is in step.
+    documents = [stamped(document, digest(document))
+                 for document in yaml.safe_load_all(rendered) if document]
     applied = admin.run("apply", "--server-side", "--field-manager=egressguard", "-f", "-",
-                        stdin=rendered, check=True)
+                        stdin=documents, check=True)
     assert "serverside-applied" in applied.stdout
     # Identical content from the same manager changes nothing: no object got a new version.
     assert managed_versions(admin) == before
@@ -209,3 +232,63 @@ def test_the_other_replica_takes_over_within_the_lease(
     admin("create", "namespace", "after-takeover", check=True)
     wait_until(lambda: fence(admin, "after-takeover") is not None, timeout=10,
                what="the new leader fencing a new namespace", processes=[other])
+
+
+# A rolling update: the old leader is gone before the new one starts. Its clock starts after
+# the grant above lapsed, as the old leader's had run on past it.
+AFTER_LAPSE = "2026-06-02T00:01:00Z"
+RECONCILED = re.compile(r"reconciled rules revision \S+: (\d+) objects applied, (\d+) unchanged, "
+                        r"(\d+) put back, (\d+) pruned, (\d+) API requests")
+
+
+def first_reconcile(process: Process) -> tuple[int, int, int]:
+    """Applied, unchanged and put back in the process's first reconcile."""
+    found = RECONCILED.search(process.log_path.read_text())
+    assert found is not None
+    return int(found[1]), int(found[2]), int(found[3])
+
+
+def lead_alone(admin: Kubectl, replicas: Replicas, name: str) -> Process:
+    """Stops every replica, then starts ``name`` and waits for its first reconcile."""
+    for process in replicas:
+        process.stop()
+    process = replicas.add(name, AFTER_LAPSE)
+    wait_until(lambda: RECONCILED.search(process.log_path.read_text()) is not None,
+               timeout=LEASE_SECONDS * 5 + 30, what=f"{name}'s first reconcile",
+               processes=[process])
+    assert holder(admin).startswith(name + "_")
+    return process
+
+
+def test_a_new_leader_puts_back_edits_made_while_none_ran_and_sends_nothing_else(
+        controlplane: ControlPlane, replicas: Replicas) -> None:
+    admin = controlplane.kubectl(ADMIN)
+    time.sleep(2)  # the last leader's reconcile of the namespace created above
+    for process in replicas:
+        process.stop()
+    # With no leader running, the admin edits two managed objects: one change, and one
+    # removal, which leaves no field manager of its own behind.
+    admin("patch", "networkpolicy", "-n", "shop", "egressguard-fence", "--type=json",
+          "-p", '[{"op":"replace","path":"/spec/egress","value":[{}]}]', check=True)
+    admin("patch", "serviceentry", "-n", "payments-egress", "stripe", "--type=json",
+          "-p", '[{"op":"remove","path":"/spec/resolution"}]', check=True)
+    entry = admin.get_json("serviceentry", "-n", "payments-egress", "stripe",
+                           "--show-managed-fields")
+    assert "resolution" not in entry["spec"]
+    assert [field["manager"] for field in entry["metadata"]["managedFields"]] == ["egressguard"]
+
+    healer = lead_alone(admin, replicas, "c")
+    assert first_reconcile(healer)[0::2] == (2, 2)  # applied, put back: the two edits only
+    log = healer.log_path.read_text()
+    assert "NetworkPolicy shop/egressguard-fence was changed or deleted by someone else" in log
+    assert "ServiceEntry payments-egress/stripe was changed or deleted by someone else" in log
+    assert (fence(admin, "shop") or {}).get("spec", {}).get("egress") != [{}]
+    entry = admin.get_json("serviceentry", "-n", "payments-egress", "stripe")
+    assert entry["spec"].get("resolution") == "DNS"
+
+    # The next leader of the unchanged cluster applies nothing.
+    versions = managed_versions(admin)
+    successor = lead_alone(admin, replicas, "d")
+    applied, unchanged, put_back = first_reconcile(successor)
+    assert (applied, put_back) == (0, 0) and unchanged > 0
+    assert managed_versions(admin) == versions

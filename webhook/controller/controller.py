@@ -3,10 +3,13 @@
 Leadership comes from ``kubernetes.leaderelection`` on a ``coordination.k8s.io`` Lease.
 While leading, one worker thread reconciles whenever something asks: the served rules
 changed (a new generation), a namespace appeared, a managed object changed under us, the
-next grant or exception lapses, or the resync interval passed. A reconcile applies every
-desired object (server-side apply: unchanged objects stay unchanged), counts as drift any
-object whose resourceVersion moved since we applied the same content (someone edited or
-deleted it; the apply put it back), and deletes our objects the rules no longer produce.
+next grant or exception lapses, or the resync interval passed. A reconcile lists our objects
+and applies every desired object that is not known to be in step (server-side apply:
+unchanged objects stay unchanged), counts as drift any object we had applied with the same
+content that the apply changed (someone edited or deleted it; the apply put it back), and
+deletes our objects the rules no longer produce. What is in step is known from memory for
+objects this leader applied, and from the object itself (``stamp``) for the others, so that
+a new leader's first reconcile of an unchanged cluster sends no apply either.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from webhook.controller.desired import (
 )
 from webhook.controller.election import run_election
 from webhook.controller.options import ControllerOptions
+from webhook.controller.stamp import difference, digest, live_digest, stamped
 from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
 
@@ -78,34 +82,48 @@ class Reconciler:
         self._applied: dict[ObjectKey, tuple[Document, str]] = {}
 
     def reconcile(self, policy: Policy, now: datetime) -> Outcome:
-        """Lists our objects of every kind first; an object whose content we applied
-        before and whose resourceVersion has not moved since is left alone (no request),
-        every other desired object is applied; what the rules no longer produce is
-        deleted."""
+        """Lists our objects of every kind first. A desired object is left alone (no
+        request) when this leader applied the same content and its resourceVersion has not
+        moved since, or, not applied by this leader, when the object shows it is in step
+        (``stamp.difference``); every other desired object is applied. What the rules no
+        longer produce is deleted."""
         started, requests = time.perf_counter(), self.cluster.requests
         names, _ = self.cluster.namespaces()
         options = self._at(now)
         desired = desired_objects(policy, self.mode, options, judged_namespaces(policy, names))
         listed = [obj for kind in self.cluster.served_kinds()
                   for obj in self.cluster.managed(kind)]
-        current = {key_of(obj): str((obj.get("metadata") or {}).get("resourceVersion", ""))
-                   for obj in listed}
+        live = {key_of(obj): obj for obj in listed}
         outcome = Outcome()
         existing = set(names)
         for key, document in desired.items():
             if key.namespace and key.namespace not in existing:
                 outcome.waiting.append(key)
                 continue
+            found = live.get(key)
+            version = _version(found)
             before = self._applied.get(key)
-            same = before is not None and before[0] == document
-            if same and before is not None and current.get(key) == before[1]:
+            remembered = before is not None and before[0] == document
+            value = digest(document)
+            if remembered and before is not None and version == before[1]:
                 outcome.unchanged += 1
                 continue
-            version = self.cluster.apply(key, document)
-            if same and version != current.get(key):
+            why = None
+            if not remembered and found is not None:
+                why = difference(found, document, value)
+                if why is None:  # applied as it is now by an earlier leader, untouched since
+                    self._applied[key] = (document, version)
+                    outcome.unchanged += 1
+                    continue
+            # Applied with this content before (by us or an earlier leader): a change the
+            # apply undoes was someone else's.
+            ours = remembered or (found is not None and live_digest(found) == value)
+            applied = self.cluster.apply(key, stamped(document, value))
+            if ours and applied != version:
                 outcome.drifted.append(key)
-                log.warning("%s was changed or deleted by someone else; put it back", key)
-            self._applied[key] = (document, version)
+                log.warning("%s was changed or deleted by someone else%s; put it back", key,
+                            f" ({why})" if why else "")
+            self._applied[key] = (document, applied)
             outcome.applied += 1
         for namespace in sorted({key.namespace for key in outcome.waiting}):
             log.warning("namespace %s does not exist: the rules put objects there (a "
@@ -121,6 +139,12 @@ class Reconciler:
 
     def _at(self, now: datetime) -> RenderOptions:
         return replace(self.options, now=now)
+
+
+def _version(found: dict[str, Any] | None) -> str:
+    if found is None:
+        return ""
+    return str((found.get("metadata") or {}).get("resourceVersion", ""))
 
 
 class Controller:
