@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from webhook.engine import pods
+from tests.example_policy import NOW, example_policy
+from webhook.engine import evaluate, pods
 from webhook.engine.kinds import handler_for, judged_kinds
 from webhook.model.review import parse_review
 from webhook.server import audit
@@ -118,3 +119,31 @@ def test_strings_a_client_chooses_are_shortened_only_when_the_line_is_too_long()
     assert short["user"] == "u" * audit.SHORT_FIELD and short["name"] == "n" * 100
     assert short["truncated"] is True and short["codes"] == ["host-network"]
     assert orjson.loads(audit.encoded({"user": "u" * 3000})) == {"user": "u" * 3000}
+
+
+@pytest.mark.parametrize("annotations", [
+    {}, {ANNOTATION: "api.stripe.com:443"},
+    {ANNOTATION: " API.Stripe.com.:443, github.com:443 ,api.stripe.com:443, nonsense, x:0"},
+])
+@pytest.mark.parametrize("kind", ["Pod", "Deployment"])
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_the_engine_passes_the_fields_it_read_as_the_audit_reads_them(
+    annotations: dict[str, str], kind: str, operation: str
+) -> None:
+    """The audit line takes serviceAccount and requested from the engine's decision rather
+    than reading the annotation again; both readings agree."""
+    if kind == "Pod":
+        obj = reviews.pod("p", service_account="checkout", annotations=annotations)
+        sent = reviews.review(obj, kind=("", "v1", "Pod"), operation=operation,
+                              namespace="shop", name="p")
+    else:
+        sent = reviews.review(_deployment(annotations), kind=("apps", "v1", "Deployment"),
+                              operation=operation, namespace="shop", name="web")
+    if operation == "UPDATE":
+        sent["request"]["oldObject"] = sent["request"]["object"]
+    request = parse_review(sent)
+    decision = evaluate(request, example_policy(), now=NOW, namespace_labels={})
+    assert decision.service_account is not None and decision.requested is not None
+    read_again = identity_fields(request, ANNOTATION)
+    assert identity_fields(request, ANNOTATION, decision) == read_again
+    assert read_again["serviceAccount"] == ("checkout" if kind == "Pod" else "default")

@@ -77,6 +77,7 @@ def _judge(ctx: Context, handler: KindHandler) -> Judged:
         preexisting=tuple(preexisting),
         service_account=found.service_account,
         patch=found.patch,
+        requested=found.requested,
     )
 
 

@@ -26,12 +26,14 @@ class Findings:
     """What a check found in one object.
 
     ``service_account`` is set for pods and pod templates: Exceptions naming a service
-    account apply only to them. ``patch`` is the JSONPatch that adds entitlement labels.
+    account apply only to them; ``requested`` then holds the valid ``host:port`` entries of
+    the request annotation. ``patch`` is the JSONPatch that adds entitlement labels.
     """
 
     violations: tuple[Violation, ...] = ()
     service_account: str | None = None
     patch: tuple[dict[str, Any], ...] = ()
+    requested: tuple[str, ...] = ()
 
 
 # Judges the state of one object (new or old); on UPDATE a violation found in both the

@@ -95,6 +95,7 @@ class Entitlement:
 
     destinations: set[str] = field(default_factory=set)
     violations: list[Violation] = field(default_factory=list)
+    requested: tuple[str, ...] = ()  # the valid entries of the request annotation
 
 
 def entitlement_of(ctx: Context, pod: PodView, service_account: str) -> Entitlement:
@@ -110,6 +111,7 @@ def entitlement_of(ctx: Context, pod: PodView, service_account: str) -> Entitlem
         return result
     base = pod.annotation_path(annotation)
     requests = parse_requests(value)
+    result.requested = tuple(request.entry for request in requests.valid)
     if requests.too_many:
         result.violations.append(
             Violation(

@@ -68,6 +68,7 @@ def _judge(ctx: Context, pod: PodView, *, patch_target: JSONObject | None) -> Fi
         violations=tuple(_bounded(v) for v in violations),
         service_account=service_account,
         patch=patch,
+        requested=entitlement.requested,
     )
 
 

@@ -25,6 +25,7 @@ class Judged:
     preexisting: tuple[Violation, ...] = ()
     service_account: str | None = None
     patch: tuple[dict[str, object], ...] = ()
+    requested: tuple[str, ...] = ()
 
 
 def applicable_exceptions(
@@ -116,4 +117,6 @@ def decide(
                          what="warnings"),
         patch=judged.patch if allowed else (),
         violations=tuple(listed),
+        service_account=judged.service_account,
+        requested=judged.requested if judged.service_account is not None else None,
     )

@@ -111,6 +111,11 @@ class Decision:
     warnings: tuple[str, ...] = ()
     patch: tuple[dict[str, Any], ...] = ()
     violations: tuple[Violation, ...] = field(default=(), repr=False)
+    # Who a judged pod or pod template runs as, and the valid ``host:port`` entries of its
+    # request annotation, as the engine read them (None: not judged as a pod), for the
+    # audit line; not part of the verdict.
+    service_account: str | None = field(default=None, repr=False, compare=False)
+    requested: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def summary(self) -> str:

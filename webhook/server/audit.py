@@ -72,17 +72,28 @@ def _pod(request: AdmissionRequest) -> PodView | None:
     return None
 
 
-def identity_fields(request: AdmissionRequest, request_annotation: str) -> dict[str, Any]:
+def identity_fields(request: AdmissionRequest, request_annotation: str,
+                    decision: Decision | None = None) -> dict[str, Any]:
     """``serviceAccount`` and ``requested`` for a pod or pod template, else nothing.
 
     ``requested`` needs the request annotation's name, which the rules' label prefix sets:
     with no rules loaded it is unknown (""), and the line carries no ``requested`` rather
-    than a guess.
+    than a guess. When the engine judged the object as a pod, ``decision`` carries both as
+    the engine read them (the same annotation of the same rules), and nothing is read twice.
     """
+    key = (request.kind.group, request.kind.kind)
+    if key != ("", "Pod") and key not in TEMPLATE_KINDS:
+        return {}
+    if decision is not None and decision.service_account is not None \
+            and decision.requested is not None:
+        fields: dict[str, Any] = {"serviceAccount": decision.service_account}
+        if request_annotation:
+            fields["requested"] = list(decision.requested)
+        return fields
     pod = _pod(request)
     if pod is None:
         return {}
-    fields: dict[str, Any] = {"serviceAccount": pod.service_account}
+    fields = {"serviceAccount": pod.service_account}
     if request_annotation:
         value = pod.annotations.get(request_annotation, "")
         fields["requested"] = [entry.entry for entry in parse_requests(value).valid]
@@ -232,7 +243,7 @@ class AuditLog:
             "patched": bool(decision and decision.patch and webhook == "mutate"),
             "duration": round(duration_seconds, 6),  # seconds, SPEC §6
             "rulesRevision": rules_revision,
-            **identity_fields(request, request_annotation),
+            **identity_fields(request, request_annotation, decision),
         }
         if error:
             entry["error"] = error

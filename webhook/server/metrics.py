@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -62,6 +64,9 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self._namespaces: set[str] = set()
+        # The labelled series each answer counts in, by their label values: prometheus's own
+        # lookup validates and locks on every call. Bounded as the label sets are.
+        self._children: dict[tuple[str, ...], Any] = {}
         self.decisions = Counter(
             "egressguard_admission_decisions",
             "Admission decisions (validating webhook) by the namespace of the object, "
@@ -177,23 +182,25 @@ class Metrics:
         self._namespaces.add(namespace)
         return namespace
 
+    def _child(self, family: str, metric: MetricWrapperBase, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per distinct label values."""
+        key = (family, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe(self, *, webhook: str, request: AdmissionRequest | None, decision: str,
                 mode: str, seconds: float, codes: Iterable[str] = ()) -> None:
-        self.requests.labels(
-            webhook=webhook,
-            kind=kind_label(request),
-            operation=operation_label(request),
-            decision=decision,
-            mode=mode,
-        ).inc()
-        self.latency.labels(webhook=webhook).observe(seconds)
+        self._child("requests", self.requests, webhook, kind_label(request),
+                    operation_label(request), decision, mode).inc()
+        self._child("latency", self.latency, webhook).observe(seconds)
         if webhook != "validate" or request is None:
             return  # a pod create is judged by both webhooks: count its verdict once
         namespace = self.namespace_label(request.namespace)
-        self.decisions.labels(resource_namespace=namespace, decision=decision, mode=mode).inc()
+        self._child("decisions", self.decisions, namespace, decision, mode).inc()
         for code in code_labels(codes):
-            self.violations.labels(code=code, resource_namespace=namespace, mode=mode,
-                                   decision=decision).inc()
+            self._child("violations", self.violations, code, namespace, mode, decision).inc()
 
     def rules_loaded_now(self, *, generation: int, revision: str, at: datetime) -> None:
         self.rules_generation.set(generation)
