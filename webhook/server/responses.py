@@ -49,7 +49,8 @@ class Answer:
     warnings: tuple[str, ...] = ()
 
     def with_warnings(self, warnings: Iterable[str]) -> Answer:
-        return replace(self, warnings=(*self.warnings, *warnings))
+        added = tuple(warnings)
+        return replace(self, warnings=(*self.warnings, *added)) if added else self
 
 
 def allowed() -> Answer:
