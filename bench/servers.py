@@ -289,16 +289,18 @@ def _spawn(command: Sequence[str], log_file: Path,
 
 
 def start_egressguard(name: str, rules: Path, certificates: Certificates,
-                      workdir: Path, *, workers: int = 1) -> Server:
+                      workdir: Path, *, workers: int = 1,
+                      options: Sequence[str] = ("--no-watch",)) -> Server:
     """``egressguard serve`` as deployed: uvloop, audit lines on stdout, no cluster; one
-    worker process unless told otherwise (CPU is read from the process started)."""
+    worker process unless told otherwise (CPU is read from the process started); rules
+    not watched unless ``options`` leave out ``--no-watch``."""
     port = free_port()
     log_file = workdir / f"{name}.log"
     audit_file = workdir / f"{name}.audit.jsonl"
     command = [sys.executable, "-m", "webhook", "serve", "--rules", str(rules),
                "--cert", str(certificates.cert), "--key", str(certificates.key),
-               "--host", HOST, "--port", str(port), "--namespaces", "none", "--no-watch",
-               "--log-level", "WARNING", "--workers", str(workers)]
+               "--host", HOST, "--port", str(port), "--namespaces", "none",
+               "--log-level", "WARNING", "--workers", str(workers), *options]
     return Server(name, _spawn(command, log_file, audit_file), port, "/mutate", "/readyz",
                   certificates,
                   metric=("egressguard_admission_duration_seconds", {"webhook": "mutate"}),

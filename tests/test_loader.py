@@ -3,6 +3,7 @@ reported with the file and line to change."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from datetime import date
@@ -144,6 +145,23 @@ def test_the_same_files_give_the_same_revision_and_a_change_a_new_one(in_tmp: Pa
     assert first == load_repository(in_tmp / "rules").policy.revision  # independent of the path
     (in_tmp / "rules/services/ci/builder/github.com:22.rule").write_text("")
     assert load_repository("rules").policy.revision != first
+
+
+def test_the_revision_hashes_every_file_in_the_order_of_its_whole_path(in_tmp: Path) -> None:
+    # Grant files are read folder by folder as they load; "team-a-b/" still comes before
+    # "team-a/" (as "-" sorts before "/"), so the revision is the hash of the sorted files.
+    grants = {f"services/{namespace}/{account}/github.com:443.rule": f"reason: {account}\n"
+              for namespace in ("team-a", "team-a-b", "team-a0")
+              for account in ("ci", "ci.x", "ci-x")}
+    write_repo(in_tmp / "rules", grants)
+    root = in_tmp / "rules"
+    digest = hashlib.sha256()
+    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()):
+        data = (root / rel).read_bytes()
+        digest.update(rel.encode() + b"\0%d\0" % len(data) + data)
+    loaded = load_repository("rules").policy
+    assert len([g for g in loaded.grants if g.namespace.startswith("team-")]) == 9
+    assert loaded.revision == digest.hexdigest()[:12]
 
 
 def test_problem_paths_are_relative_to_the_repository_as_typed(in_tmp: Path) -> None:

@@ -76,6 +76,7 @@ class _Loading:
         # shared by all of them.
         self.root = root
         self.problems = problems
+        self.grant_files_seen = False
 
     def config(self, own_namespace: str | None) -> Config | None:
         file = self.files.config
@@ -107,12 +108,14 @@ class _Loading:
         return loaded, failed
 
     def grants(self, hosts: HostIndex[Destination] | None) -> list[Grant]:
+        """The grants, each file read, checked and dropped in turn: only the grants stay."""
         grants: list[Grant] = []
         # Two files name the same grant only inside one service account's folder (names
         # differing in case or a trailing dot), and the scan lists a folder's files together.
         seen: dict[tuple[str, int], str] = {}
         folder: tuple[str, str] = ("", "")
-        for file in self.files.grants:
+        for file in self.files.grants():
+            self.grant_files_seen = True
             if (file.namespace, file.service_account) != folder:
                 folder = (file.namespace, file.service_account)
                 seen.clear()
@@ -182,7 +185,8 @@ def load_repository(
         for item in loaded:
             for host in item.destination.hosts:
                 hosts.add(host, item.destination)  # a repeated host keeps its first owner
-    elif files.grants:
+    grants = loading.grants(hosts)
+    if failed and loading.grant_files_seen:
         # Checking grants against a partial set of destinations would bury the one real
         # error under one per grant of the broken destination.
         problems.warning(
@@ -191,7 +195,6 @@ def load_repository(
             "grants were not checked against the destinations, as this file does not load; "
             "fix it first",
         )
-    grants = loading.grants(hosts)
     exceptions = loading.exceptions()
     if problems.has_errors or config is None:
         raise RulesError(problems.found)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from webhook.loader.names import dns_label_problem, dns_subdomain_problem
 from webhook.loader.problems import Problems
@@ -47,40 +47,66 @@ class GrantFile:
         return self.rel.rpartition("/")[2]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class GrantFolder:
+    """``services/<namespace>/<serviceaccount>/``: its grant files are read as they are
+    loaded, not all at once."""
+
+    path: str  # on disk
+    rel: str
+    namespace: str
+    service_account: str
+
+
 class RepositoryFiles:
-    config: RuleFile | None = None
-    destinations: list[RuleFile] = field(default_factory=list)
-    exceptions: list[RuleFile] = field(default_factory=list)
-    grants: list[GrantFile] = field(default_factory=list)
+    """The files of a repository: config, destinations and exceptions read whole, and the
+    grants read one at a time by :meth:`grants` (a repository holds 100,000).
+
+    Every file is read in the order of its path, so the revision is hashed as they are
+    read, with no list of every file's path and bytes."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self._reader = reader
+        self.config: RuleFile | None = None
+        self.destinations: list[RuleFile] = []
+        self.exceptions: list[RuleFile] = []
+        self.grant_folders: list[GrantFolder] = []
+        self._digest = hashlib.sha256()
+        self._grants_read = False
+
+    def hash(self, rel: str, data: bytes) -> None:
+        self._digest.update(rel.encode())
+        self._digest.update(b"\0%d\0" % len(data))
+        self._digest.update(data)
+
+    def grants(self) -> Iterator[GrantFile]:
+        """Each grant file in turn, in the order of their paths; its bytes are only held
+        while the caller holds it. Files out of place are reported as they are reached."""
+        for folder in self.grant_folders:
+            yield from self._reader.grant_files(folder, self)
+        self._grants_read = True
 
     def revision(self) -> str:
-        """A short hash of every rules file's path and bytes: equal files, equal revision."""
-        digest = hashlib.sha256()
-        files: list[RuleFile | GrantFile] = [
-            f for f in (self.config, *self.destinations, *self.exceptions) if f is not None
-        ]
-        files.extend(self.grants)
-        # Sorted by path in place (paths are unique): no pair per file of 100,000 grants.
-        files.sort(key=_rel)
-        for file in files:
-            digest.update(file.rel.encode())
-            digest.update(b"\0%d\0" % len(file.data))
-            digest.update(file.data)
-        return digest.hexdigest()[:12]
-
-
-def _rel(file: RuleFile | GrantFile) -> str:
-    return file.rel
+        """A short hash of every rules file's path and bytes: equal files, equal revision.
+        Known once :meth:`grants` has been read to the end."""
+        if not self._grants_read and self.grant_folders:
+            raise RuntimeError("the revision is known once every grant file has been read")
+        return self._digest.hexdigest()[:12]
 
 
 def is_ignored(name: str) -> bool:
     return name.startswith(".") or name.startswith("README")
 
 
+def _path_order(entry: os.DirEntry[str]) -> str:
+    # A folder sorts as its name and "/", as the paths under it do: walking each folder in
+    # this order reaches the files in the order of their whole paths ("a-b/x" before "a/x").
+    return entry.name + "/" if entry.is_dir() else entry.name
+
+
 def _entries(directory: str) -> list[os.DirEntry[str]]:
     with os.scandir(directory) as scan:
-        return sorted((e for e in scan if not is_ignored(e.name)), key=lambda e: e.name)
+        return sorted((e for e in scan if not is_ignored(e.name)), key=_path_order)
 
 
 # A rules file is a few lines; anything this large is a mistake (or an attack on CI).
@@ -111,12 +137,12 @@ def _grant_name_hint(name: str) -> str:
     )
 
 
-class _Scanner:
-    def __init__(self, root: str, show: Callable[[str], str], problems: Problems) -> None:
-        self.root = root
+class _Reader:
+    """Reads files and folders, reporting what cannot be read or is out of place."""
+
+    def __init__(self, show: Callable[[str], str], problems: Problems) -> None:
         self.show = show
         self.problems = problems
-        self.files = RepositoryFiles()
 
     def stray(self, rel: str, message: str) -> None:
         self.problems.error(self.show(rel), 1, message)
@@ -140,6 +166,31 @@ class _Scanner:
             self.stray(rel, f"cannot read the folder: {error.strerror}")
             return []
 
+    def grant_files(self, folder: GrantFolder, files: RepositoryFiles) -> Iterator[GrantFile]:
+        for entry in self.entries(folder.path, folder.rel):
+            file_rel = f"{folder.rel}/{entry.name}"
+            if entry.is_dir():
+                self.stray(
+                    file_rel,
+                    "unexpected folder; a service account's folder holds "
+                    f"<host>:<port>{GRANT_SUFFIX} files only",
+                )
+            elif not entry.name.endswith(GRANT_SUFFIX):
+                self.stray(file_rel, _grant_name_hint(entry.name))
+            else:
+                data = self.read(entry, file_rel)
+                if data is not None:
+                    files.hash(file_rel, data)
+                    yield GrantFile(file_rel, folder.namespace, folder.service_account, data)
+
+
+class _Scanner(_Reader):
+    def __init__(self, root: str, show: Callable[[str], str], problems: Problems) -> None:
+        super().__init__(show, problems)
+        self.root = root
+        # Reads the grants later, without holding the scanner (or making a cycle).
+        self.files = RepositoryFiles(_Reader(show, problems))
+
     def scan(self) -> RepositoryFiles:
         for entry in self.entries(self.root, ""):
             name = entry.name
@@ -153,6 +204,7 @@ class _Scanner:
             elif name == CONFIG_FILE:
                 data = self.read(entry, name)
                 if data is not None:
+                    self.files.hash(name, data)
                     self.files.config = RuleFile(name, data)
             elif name in ("config.yml", "config.json"):
                 self.stray(name, f"the Config is read from {CONFIG_FILE}; rename {name}")
@@ -169,6 +221,7 @@ class _Scanner:
             elif entry.name.endswith(".yaml"):
                 data = self.read(entry, rel)
                 if data is not None:
+                    self.files.hash(rel, data)
                     target.append(RuleFile(rel, data))
             elif entry.name.endswith(".yml"):
                 self.stray(rel, f"rules files end in .yaml: rename to {entry.name[:-4]}.yaml")
@@ -205,26 +258,12 @@ class _Scanner:
         if problem is not None:
             self.stray(rel, f"{problem}; rename the folder")
             return
-        for entry in self.entries(folder.path, rel):
-            file_rel = f"{rel}/{entry.name}"
-            if entry.is_dir():
-                self.stray(
-                    file_rel,
-                    "unexpected folder; a service account's folder holds "
-                    f"<host>:<port>{GRANT_SUFFIX} files only",
-                )
-            elif not entry.name.endswith(GRANT_SUFFIX):
-                self.stray(file_rel, _grant_name_hint(entry.name))
-            else:
-                data = self.read(entry, file_rel)
-                if data is not None:
-                    self.files.grants.append(
-                        GrantFile(file_rel, namespace, folder.name, data)
-                    )
+        self.files.grant_folders.append(GrantFolder(folder.path, rel, namespace, folder.name))
 
 
 def scan_repository(
     root: str, *, show: Callable[[str], str], problems: Problems
 ) -> RepositoryFiles:
-    """Reads every rules file under ``root``; reports files out of place to ``problems``."""
+    """Reads the rules files under ``root`` (the grants as :meth:`RepositoryFiles.grants` is
+    read); reports files out of place to ``problems``."""
     return _Scanner(root, show, problems).scan()
