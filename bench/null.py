@@ -28,7 +28,7 @@ from webhook.server.listener import (
     connection_limit,
     raise_open_files_limit,
 )
-from webhook.server.runner import run
+from webhook.server.loop import run
 from webhook.server.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT, Settings
 from webhook.server.tls import server_context
 

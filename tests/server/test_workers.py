@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -229,3 +230,31 @@ async def _post_during_drain(server: ServeProcess) -> tuple[int, dict[str, str]]
         return status, headers
     finally:
         writer.close()
+
+
+def _native_modules(pid: int) -> set[str]:
+    """The packages whose compiled modules a process has loaded."""
+    site = "/site-packages/"
+    return {path.split(site, 1)[1].split("/", 1)[0]
+            for path in (line.rpartition(" ")[2]
+                         for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+            if site in path and path.endswith(".so")}
+
+
+async def test_the_supervisor_loads_neither_the_server_nor_the_certificate_code(
+        pki: Pki, rules_dir: Path, tmp_path: Path) -> None:
+    """It starts, watches and stops the workers and merges their /metrics: the HTTP server
+    (aiohttp) and cryptography are in each worker, not in it too (about 30 MiB)."""
+    metrics_port = free_port()
+    extra = ("--workers", str(WORKERS), "--metrics-port", str(metrics_port))
+    async with serving(pki, rules_dir, tmp_path, extra=extra) as server:
+        workers = _children(server.process.pid)
+        assert _scrape(metrics_port)[("egressguard_rules_generation", ())] == 1
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(f"http://{HOST}:{metrics_port}/mutate", timeout=5)
+        refused.value.close()
+        assert refused.value.code == 404
+        loaded_by_workers = [_native_modules(pid) for pid in workers]
+        assert any({"aiohttp", "cryptography"} <= loaded for loaded in loaded_by_workers)
+        assert not {"aiohttp", "cryptography"} & _native_modules(server.process.pid)

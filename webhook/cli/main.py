@@ -28,22 +28,27 @@ examples:
   egressguard learn --rules rules/ --audit-log audit.log --out proposed/"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser, or ``only`` that one's (the others' modules not imported)."""
     parser = argparse.ArgumentParser(
         prog="egressguard", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"egressguard {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only is None else (only,):
         module = importlib.import_module(f"webhook.cli.{name}")
         module.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    # A command needs its own parser only: `serve --workers N` then supervises without
+    # holding every other command's modules.
+    only = arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None
+    parser = build_parser(only)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

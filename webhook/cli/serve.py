@@ -13,10 +13,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from webhook.certs.files import CertificateFiles
-from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
 from webhook.cli import audit_options, reconcile_options
 from webhook.cli.options import (
     DIRECTORY,
@@ -35,8 +33,7 @@ from webhook.cli.options import (
 from webhook.model.rules import Mode
 from webhook.server.logs import FORMATS
 from webhook.server.logs import configure as configure_logging
-from webhook.server.runner import RunningServer, serve
-from webhook.server.runner import run as run_loop
+from webhook.server.loop import run as run_loop
 from webhook.server.settings import (
     DEFAULT_DEBOUNCE_MS,
     DEFAULT_MAX_BODY_BYTES,
@@ -45,6 +42,13 @@ from webhook.server.settings import (
 )
 from webhook.server.worker_metrics import Workers
 from webhook.server.workers import default_workers, supervise
+
+if TYPE_CHECKING:
+    from webhook.server.runner import RunningServer
+
+# With --workers N the process started only supervises: the server (aiohttp, the engine)
+# and the certificate code (cryptography) are imported where they run, so that it does
+# not hold a worker's worth of modules it never uses.
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 LOCAL_NAMES = ("localhost",)
@@ -186,6 +190,9 @@ def _cluster(args: argparse.Namespace) -> tuple[str | None, bool]:
 
 def self_signed(directory: Path, host: str, now: datetime) -> tuple[Path, Path, bool]:
     """A certificate for local use in ``directory``: reused while valid, else made anew."""
+    from webhook.certs.files import CertificateFiles
+    from webhook.certs.pki import build_ca, build_serving_certificate, certificate_info
+
     files = CertificateFiles(directory)
     names = [*LOCAL_NAMES]
     ips = [*LOCAL_IPS]
@@ -275,6 +282,8 @@ def serve_worker(args: argparse.Namespace, workers: Workers, index: int) -> None
     controller (``--reconcile``) and the periodic audit (``--audit-interval``) run in the
     first worker only, and each worker admits its share of the reviews and bytes in
     flight."""
+    from webhook.server.runner import serve
+
     _configure_logging(args)
     prepared = _prepare(args)
     if isinstance(prepared, int):
@@ -316,6 +325,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, RuntimeError) as error:
             log.error("egressguard serve stopped: %s", error)
             return 1
+
+    from webhook.server.runner import serve
 
     def listening(server: RunningServer) -> None:
         if hint:

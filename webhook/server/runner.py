@@ -12,9 +12,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -32,7 +31,6 @@ from webhook.server.worker_metrics import SamplesListener, start_samples_listene
 
 log = logging.getLogger("egressguard.server")
 SHUTDOWN_TIMEOUT = 10.0
-T = TypeVar("T")
 ORPHAN_CHECK_SECONDS = 1.0
 
 
@@ -131,13 +129,3 @@ async def serve(settings: Settings, *, drain_seconds: float = 5.0,
         if watcher is not None:
             await watcher
         log.info("stopped")
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """Runs ``main`` on uvloop when it is installed, else on asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
-        return loop_runner.run(main)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import multiprocessing
@@ -33,9 +34,8 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from webhook.server.metrics import CONTENT_TYPE
 from webhook.server.worker_metrics import Workers, merged_exposition
 
 log = logging.getLogger("egressguard.workers")
@@ -44,6 +44,9 @@ CHECK_SECONDS = 0.2
 # Beyond the drain, the time for requests in flight to finish and the worker to exit.
 STOP_GRACE_SECONDS = 15.0
 CGROUP = Path("/sys/fs/cgroup")
+# A scrape's request line and headers: at most this many bytes, read within these seconds.
+REQUEST_HEAD_BYTES = 8192
+REQUEST_HEAD_SECONDS = 10.0
 
 
 def cpu_quota(cgroup: Path = CGROUP) -> int | None:
@@ -136,35 +139,54 @@ class Supervisor:
             process.join(timeout=5)
 
 
-async def _metrics_listener(workers: Workers, host: str, port: int) -> web.AppRunner:
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=await merged_exposition(workers),
-                            headers={"Content-Type": CONTENT_TYPE})
+def _response(status: bytes, content_type: str, body: bytes, *, head: bool) -> bytes:
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: " + content_type.encode()
+            + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            + (b"" if head else body))
 
-    async def other(request: web.Request) -> web.Response:
-        return web.Response(status=404, text="only /metrics is served on this port\n")
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_route("*", "/{tail:.*}", other)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+async def _scrape(workers: Workers, reader: asyncio.StreamReader,
+                  writer: asyncio.StreamWriter) -> None:
+    """One request, one answer: ``GET /metrics`` (every worker's, merged), else a 404.
+
+    Plain asyncio streams rather than the server's HTTP stack: the supervisor imports only
+    what it needs to start, watch and stop the workers."""
     try:
-        await web.TCPSite(runner, host=host, port=port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
+                                          REQUEST_HEAD_SECONDS)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
+                ConnectionError):
+            return
+        method, _, rest = head.partition(b" ")
+        path = rest.partition(b" ")[0].partition(b"?")[0]
+        if method in (b"GET", b"HEAD") and path == b"/metrics":
+            answer = _response(b"200 OK", CONTENT_TYPE_LATEST,
+                               await merged_exposition(workers), head=method == b"HEAD")
+        else:
+            answer = _response(b"404 Not Found", "text/plain; charset=utf-8",
+                               b"only /metrics is served on this port\n", head=False)
+        writer.write(answer)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def _metrics_listener(workers: Workers, host: str, port: int) -> asyncio.Server:
+    server = await asyncio.start_server(functools.partial(_scrape, workers), host, port,
+                                        limit=REQUEST_HEAD_BYTES, reuse_address=True)
     log.info("metrics on http://%s:%d/metrics (every worker's, merged)", host, port)
-    return runner
+    return server
 
 
 async def supervise(main: WorkerMain, count: int, *, drain_seconds: float, host: str,
                     metrics_port: int | None) -> int:
     """Runs ``count`` workers until SIGTERM or SIGINT; the exit status."""
     workers = Workers(group=os.getpid(), count=count)
-    runner = None
+    listener = None
     if metrics_port is not None:
-        runner = await _metrics_listener(workers, host, metrics_port)
+        listener = await _metrics_listener(workers, host, metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -172,5 +194,6 @@ async def supervise(main: WorkerMain, count: int, *, drain_seconds: float, host:
     try:
         return await Supervisor(main, workers, drain_seconds=drain_seconds).run(stop)
     finally:
-        if runner is not None:
-            await runner.cleanup()
+        if listener is not None:
+            listener.close()
+            await listener.wait_closed()
