@@ -38,7 +38,8 @@ class MemoryCluster:
         self.patches += 1
         before = self.objects.get(key)
         stored = copy.deepcopy(dict(document))
-        stored["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER, "operation": "Apply"}]
+        stored["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER, "operation": "Apply",
+                                                "fieldsV1": fields_of(document)}]
         stored["metadata"]["uid"] = f"uid-{key.name}"  # added by the API server
         if before is not None:
             stored["metadata"]["managedFields"] += [
@@ -87,6 +88,21 @@ class MemoryCluster:
     def _bump(self, obj: dict[str, Any]) -> None:
         self._next += 1
         obj["metadata"]["resourceVersion"] = str(self._next)
+
+
+def fields_of(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The field set the API server records for an apply (lists whole, as atomic lists are;
+    the type, name and namespace left out)."""
+    def fields(value: Any) -> dict[str, Any]:
+        if isinstance(value, Mapping):
+            return {f"f:{key}": fields(item) for key, item in value.items()}
+        return {}
+    found = fields({key: value for key, value in document.items()
+                    if key not in ("apiVersion", "kind")})
+    metadata = found.get("f:metadata", {})
+    metadata.pop("f:name", None)
+    metadata.pop("f:namespace", None)
+    return found
 
 
 def reconciler_for(cluster: MemoryCluster) -> Reconciler:
@@ -146,6 +162,21 @@ def test_a_new_leader_puts_back_what_was_edited_while_no_leader_ran() -> None:
     cluster.patches = 0
     assert reconciler_for(cluster).reconcile(example_policy(), NOW).applied == 0
     assert cluster.patches == 0
+
+
+def test_a_new_leader_puts_back_more_applied_as_our_manager_keeping_our_digest() -> None:
+    cluster = MemoryCluster(["shop"])
+    reconciler_for(cluster).reconcile(example_policy(), NOW)
+    fence = ObjectKey("networking.k8s.io/v1", "NetworkPolicy", "shop", "egressguard-fence")
+    live = cluster.objects[fence]
+    more = {key: copy.deepcopy(live[key]) for key in ("apiVersion", "kind", "spec")}
+    more["metadata"] = {key: copy.deepcopy(live["metadata"][key])
+                        for key in ("name", "namespace", "labels", "annotations")}
+    more["spec"]["ingress"] = [{}]
+    cluster.apply(fence, more)  # kubectl apply --server-side --field-manager=egressguard
+    takeover = reconciler_for(cluster).reconcile(example_policy(), NOW)
+    assert takeover.drifted == [fence] and takeover.applied == 1
+    assert "ingress" not in cluster.objects[fence]["spec"]
 
 
 def test_rules_changed_while_no_leader_ran_are_applied_and_are_not_drift() -> None:

@@ -27,7 +27,16 @@ DOCUMENT: dict[str, Any] = {
              "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53}]}],
              "enabled": True},
 }
-OURS = {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+# As the API server records our apply of DOCUMENT (metadata.name and namespace are left out;
+# the list of ports is keyed by port and protocol, whose default the API server fills in).
+FIELDS = {
+    "f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}},
+                   "f:annotations": {"f:" + DIGEST_ANNOTATION: {}}},
+    "f:spec": {"f:podSelector": {}, "f:policyTypes": {"v:\"Egress\"": {}}, "f:enabled": {},
+               "f:egress": {"i:0": {"f:to": {}, "f:ports": {
+                   'k:{"port":53,"protocol":"TCP"}': {".": {}, "f:port": {}}}}}},
+}
+OURS = {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": FIELDS}
 
 
 def live(document: dict[str, Any] = DOCUMENT, *entries: dict[str, Any]) -> dict[str, Any]:
@@ -109,3 +118,77 @@ def test_a_digest_missing_or_of_other_content_is_not_in_step() -> None:
     assert difference(obj, DOCUMENT, "sha256:other") == "another digest"
     del obj["metadata"]["annotations"][DIGEST_ANNOTATION]
     assert difference(obj, DOCUMENT, digest(DOCUMENT)) == "no digest"
+
+
+@pytest.mark.parametrize(("extra", "where"), [
+    ({"f:metadata": {"f:labels": {"f:team": {}}}}, "metadata.labels.team"),
+    ({"f:spec": {"f:ingress": {}}}, "spec.ingress"),
+    ({"f:spec": {"f:policyTypes": {'v:"Ingress"': {}}}}, 'spec.policyTypes["Ingress"]'),
+    ({"f:spec": {"f:egress": {"i:0": {"f:ports": {'k:{"port":80}': {}}}}}},
+     'spec.egress[0].ports[{"port":80}]'),
+    ({"f:spec": {"f:egress": {"i:3": {}}}}, "spec.egress[i:3]"),
+])
+def test_our_manager_owning_more_than_we_apply_is_not_in_step(
+        extra: dict[str, Any], where: str) -> None:
+    """Someone applied more than we do as field manager egressguard, keeping our digest."""
+    fields = copy.deepcopy(FIELDS)
+    merge(fields, extra)
+    obj = live()
+    obj["metadata"]["managedFields"] = [{**OURS, "fieldsV1": fields}]
+    found = difference(obj, DOCUMENT, digest(DOCUMENT))
+    assert found is not None and where in found
+
+
+def test_our_fields_unreadable_are_not_in_step() -> None:
+    obj = live()
+    obj["metadata"]["managedFields"] = [{**OURS, "fieldsV1": None}]
+    assert difference(obj, DOCUMENT, digest(DOCUMENT)) is not None
+    obj["metadata"]["managedFields"] = [OURS, OURS]
+    assert difference(obj, DOCUMENT, digest(DOCUMENT)) is not None
+
+
+def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and value and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def atomic() -> dict[str, Any]:
+    """Our apply as recorded when the egress list is atomic (NetworkPolicy's is): owned
+    whole, its items not shown."""
+    fields = copy.deepcopy(FIELDS)
+    fields["f:spec"]["f:egress"] = {}
+    obj = live()
+    obj["metadata"]["managedFields"] = [{**OURS, "fieldsV1": fields}]
+    return obj
+
+
+def test_an_atomic_list_as_applied_with_a_port_s_default_protocol_is_in_step() -> None:
+    assert difference(atomic(), DOCUMENT, digest(DOCUMENT)) is None
+
+
+@pytest.mark.parametrize(("item", "extra", "where"), [
+    ((0,), {"from": [{}]}, "spec.egress[0].from"),
+    ((0, "ports", 0), {"endPort": 60000}, "spec.egress[0].ports[0].endPort"),
+    ((0, "ports", 0), {"protocol": "UDP"}, "spec.egress[0].ports[0].protocol"),
+    ((0, "to", 0), {"ipBlock": {"cidr": "0.0.0.0/0"}}, "spec.egress[0].to[0].ipBlock"),
+])
+def test_more_inside_an_atomic_list_is_not_in_step(
+        item: tuple[Any, ...], extra: dict[str, Any], where: str) -> None:
+    """Invisible in the field managers: the list is ours whole, whoever applied it as us."""
+    obj = atomic()
+    target = obj["spec"]["egress"]
+    for step in item:
+        target = target[step]
+    target.update(extra)
+    assert difference(obj, DOCUMENT, digest(DOCUMENT)) == f"{where} differs"
+
+
+def test_an_object_that_cannot_be_read_is_not_in_step() -> None:
+    obj = live()
+    obj["metadata"] = {"annotations": "not a map"}
+    assert difference(obj, DOCUMENT, digest(DOCUMENT)) == "no digest"
+    obj["metadata"] = ["not", "a", "map"]
+    assert difference(obj, DOCUMENT, digest(DOCUMENT)) == "unreadable (AttributeError)"

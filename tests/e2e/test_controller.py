@@ -266,8 +266,8 @@ def test_a_new_leader_puts_back_edits_made_while_none_ran_and_sends_nothing_else
     time.sleep(2)  # the last leader's reconcile of the namespace created above
     for process in replicas:
         process.stop()
-    # With no leader running, the admin edits two managed objects: one change, and one
-    # removal, which leaves no field manager of its own behind.
+    # With no leader running, the admin edits managed objects: one change, and one removal,
+    # which leaves no field manager of its own behind.
     admin("patch", "networkpolicy", "-n", "shop", "egressguard-fence", "--type=json",
           "-p", '[{"op":"replace","path":"/spec/egress","value":[{}]}]', check=True)
     admin("patch", "serviceentry", "-n", "payments-egress", "stripe", "--type=json",
@@ -276,12 +276,27 @@ def test_a_new_leader_puts_back_edits_made_while_none_ran_and_sends_nothing_else
                            "--show-managed-fields")
     assert "resolution" not in entry["spec"]
     assert [field["manager"] for field in entry["metadata"]["managedFields"]] == ["egressguard"]
+    # And one applied as egressguard, digest kept, with ports added to the fence's rule: the
+    # egress list is atomic, owned whole, so only its content shows the change.
+    data = fence(admin, "data") or {}
+    data = {"apiVersion": data["apiVersion"], "kind": data["kind"], "spec": data["spec"],
+            "metadata": {key: data["metadata"][key]
+                         for key in ("name", "namespace", "labels", "annotations")}}
+    data["spec"]["egress"][0]["ports"] = [{"port": 53, "protocol": "UDP"}]
+    admin.run("apply", "--server-side", "--field-manager=egressguard", "--force-conflicts",
+              "-f", "-", stdin=[data], check=True)
+    data = admin.get_json("networkpolicy", "-n", "data", "egressguard-fence",
+                          "--show-managed-fields")
+    assert "ports" in data["spec"]["egress"][0]
+    assert [field["manager"] for field in data["metadata"]["managedFields"]] == ["egressguard"]
 
     healer = lead_alone(admin, replicas, "c")
-    assert first_reconcile(healer)[0::2] == (2, 2)  # applied, put back: the two edits only
+    assert first_reconcile(healer)[0::2] == (3, 3)  # applied, put back: the three edits only
     log = healer.log_path.read_text()
     assert "NetworkPolicy shop/egressguard-fence was changed or deleted by someone else" in log
     assert "ServiceEntry payments-egress/stripe was changed or deleted by someone else" in log
+    assert "NetworkPolicy data/egressguard-fence was changed or deleted by someone else" in log
+    assert "ports" not in (fence(admin, "data") or {})["spec"]["egress"][0]
     assert (fence(admin, "shop") or {}).get("spec", {}).get("egress") != [{}]
     entry = admin.get_json("serviceentry", "-n", "payments-egress", "stripe")
     assert entry["spec"].get("resolution") == "DNS"
