@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from webhook.controller.options import DEFAULT_BURST, DEFAULT_QPS
 from webhook.model.rules import Policy
 from webhook.server.keys import METRICS, RULES, SETTINGS
+from webhook.server.leader_loop import leader_loop
+
+if TYPE_CHECKING:
+    from webhook.audit.auditor import Auditor
+    from webhook.controller.cluster import CountingApiClient
 
 log = logging.getLogger("egressguard.audit")
 
@@ -24,9 +30,7 @@ async def cluster_auditing(app: web.Application) -> AsyncIterator[None]:
     if options is None:
         yield
         return
-    # The Kubernetes client is imported only by a server that talks to the API server.
     from webhook.audit.auditor import Auditor
-    from webhook.controller.cluster import CountingApiClient, TokenBucket, load_configuration
 
     rules = app[RULES]
 
@@ -34,11 +38,11 @@ async def cluster_auditing(app: web.Application) -> AsyncIterator[None]:
         snapshot = rules.snapshot
         return snapshot.policy if snapshot is not None else None
 
-    api = CountingApiClient(load_configuration(settings.kubeconfig),
-                            TokenBucket(DEFAULT_QPS, DEFAULT_BURST))
-    auditor = Auditor(api, options, policy, settings.clock, app[METRICS].registry)
-    auditor.start()
-    log.info("periodic audit started: every %.0f s, lease %s/%s", options.interval_seconds,
-             options.lease.namespace, options.lease.name)
-    yield
-    auditor.stop()
+    def auditor(api: CountingApiClient) -> Auditor:
+        return Auditor(api, options, policy, settings.clock, app[METRICS].registry)
+
+    started = (f"periodic audit started: every {options.interval_seconds:.0f} s, "
+               f"lease {options.lease.namespace}/{options.lease.name}")
+    async with leader_loop(app, auditor, qps=DEFAULT_QPS, burst=DEFAULT_BURST, log=log,
+                           started=started):
+        yield

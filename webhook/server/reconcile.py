@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from webhook.model.rules import Policy
 from webhook.server.keys import METRICS, RULES, SETTINGS
+from webhook.server.leader_loop import leader_loop
+
+if TYPE_CHECKING:
+    from webhook.controller.cluster import CountingApiClient
+    from webhook.controller.controller import Controller
 
 log = logging.getLogger("egressguard.controller")
 
@@ -23,13 +29,7 @@ async def reconciling(app: web.Application) -> AsyncIterator[None]:
     if reconcile is None:
         yield
         return
-    # The Kubernetes client is imported only by a server that talks to the API server.
-    from webhook.controller.cluster import (
-        Cluster,
-        CountingApiClient,
-        TokenBucket,
-        load_configuration,
-    )
+    from webhook.controller.cluster import Cluster
     from webhook.controller.controller import Controller
 
     rules = app[RULES]
@@ -38,12 +38,12 @@ async def reconciling(app: web.Application) -> AsyncIterator[None]:
         snapshot = rules.snapshot
         return (snapshot.policy, snapshot.generation) if snapshot is not None else None
 
-    configuration = load_configuration(settings.kubeconfig)
-    api = CountingApiClient(configuration, TokenBucket(reconcile.qps, reconcile.burst))
-    controller = Controller(Cluster(api), reconcile, policy, settings.clock,
-                            app[METRICS].registry)
-    controller.start()
-    log.info("controller started: mode %s, lease %s/%s", reconcile.mode,
-             reconcile.lease.namespace, reconcile.lease.name)
-    yield
-    controller.stop()
+    def controller(api: CountingApiClient) -> Controller:
+        return Controller(Cluster(api), reconcile, policy, settings.clock,
+                          app[METRICS].registry)
+
+    started = (f"controller started: mode {reconcile.mode}, "
+               f"lease {reconcile.lease.namespace}/{reconcile.lease.name}")
+    async with leader_loop(app, controller, qps=reconcile.qps, burst=reconcile.burst, log=log,
+                           started=started):
+        yield
