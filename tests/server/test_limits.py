@@ -16,7 +16,7 @@ from webhook.server.keys import AUDIT, DRAINING
 
 from . import reviews
 from .conftest import Server, StartServer
-from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, request_bytes
+from .wire import HOST, SERVICE_HOSTNAME, Reply, client_context, exchange, request_bytes
 
 
 async def _stalled_review(server: Server) -> asyncio.StreamWriter:
@@ -75,6 +75,23 @@ def _big_review() -> dict[str, Any]:
     return reviews.pod_review(reviews.pod(annotations={"big": "x" * 512 * 1024}))
 
 
+async def _held_while_others_are_answered(server: Server, release: threading.Event) -> Reply:
+    """Sends a large review, held in the worker until ``release`` is set; meanwhile health
+    checks and small reviews are each answered within half a second. Returns the large
+    review's answer, then lets the worker go."""
+    big = asyncio.create_task(server.post("/validate", _big_review()))
+    await asyncio.sleep(0.3)
+    for _ in range(5):
+        started = time.perf_counter()
+        assert (await server.get("/healthz")).status == 200
+        small = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
+        assert small.json()["response"]["allowed"] is True
+        assert time.perf_counter() - started < 0.5
+    reply = await big
+    release.set()
+    return reply
+
+
 async def test_a_slow_decision_is_refused_and_others_are_answered_meanwhile(
     start_server: StartServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -90,16 +107,7 @@ async def test_a_slow_decision_is_refused_and_others_are_answered_meanwhile(
 
     monkeypatch.setattr(admission, "evaluate", slow)
     server = await start_server(decision_timeout=1.5)
-    big = asyncio.create_task(server.post("/validate", _big_review()))
-    await asyncio.sleep(0.3)
-    for _ in range(5):
-        started = time.perf_counter()
-        assert (await server.get("/healthz")).status == 200
-        small = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
-        assert small.json()["response"]["allowed"] is True
-        assert time.perf_counter() - started < 0.5
-    reply = await big
-    release.set()
+    reply = await _held_while_others_are_answered(server, release)
     assert reply.status == 503
     assert reply.json()["response"]["allowed"] is False
     assert "could not judge this object within 1.5 seconds" in \
@@ -123,16 +131,7 @@ async def test_a_large_body_is_decoded_off_the_event_loop_within_the_deadline(
 
     monkeypatch.setattr(admission, "decode_json", slow)
     server = await start_server(decision_timeout=1.5)
-    big = asyncio.create_task(server.post("/validate", _big_review()))
-    await asyncio.sleep(0.3)
-    for _ in range(5):
-        started = time.perf_counter()
-        assert (await server.get("/healthz")).status == 200
-        small = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
-        assert small.json()["response"]["allowed"] is True
-        assert time.perf_counter() - started < 0.5
-    reply = await big
-    release.set()
+    reply = await _held_while_others_are_answered(server, release)
     assert reply.status == 503  # not even decoded in time: no uid to answer with
     assert "could not judge this object within 1.5 seconds" in reply.json()["error"]
     assert await server.metric("egressguard_decision_timeouts_total") == 1
