@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,10 @@ from webhook.audit.judging import audit
 from webhook.audit.reports import reports
 from webhook.audit.snapshot import PAGE_SIZE
 from webhook.audit.table import table
+from webhook.cli.cluster_options import add_kubeconfig, default_rules, given_kubeconfig, in_cluster
 from webhook.cli.moments import now_option, now_or_clock
-from webhook.cli.options import (
-    FILE,
-    add_output,
-    complete,
-    existing_file_name,
-    positive_int,
-    subcommand,
-)
+from webhook.cli.options import add_output, positive_int, subcommand
 from webhook.cli.revisions import load_policy_or_report
-from webhook.cli.serve import default_rules, in_cluster
 from webhook.controller.options import DEFAULT_BURST, DEFAULT_QPS
 from webhook.render.yamltext import yaml_text
 
@@ -62,10 +54,8 @@ def add_parser(subparsers: Any) -> None:
         "--rules", default=None, metavar="RULES",
         help="the rules repository: a folder, or a git revision REV[:PATH] (default: "
              "$EGRESSGUARD_RULES, else ./rules, else the example rules)")
-    complete(parser.add_argument(
-        "--kubeconfig", type=existing_file_name, default=None, metavar="FILE",
-        help="the cluster to read (default: $KUBECONFIG, else in-cluster, else "
-             "~/.kube/config)"), FILE)
+    add_kubeconfig(parser, "the cluster to read (default: $KUBECONFIG, else in-cluster, "
+                           "else ~/.kube/config)")
     add_output(parser, ("table", "json", "reports"), default="table",
                described="table for a person, json for scripts, reports for policy reports "
                          "as YAML")
@@ -80,10 +70,8 @@ def add_parser(subparsers: Any) -> None:
 def kubeconfig_of(given: str | None) -> str | None:
     """The kubeconfig to read, or None for the in-cluster service account; ValueError when
     there is neither."""
-    if given:
-        return given
-    if env := os.environ.get("KUBECONFIG"):
-        return env.split(os.pathsep)[0]
+    if kubeconfig := given_kubeconfig(given):
+        return kubeconfig
     if in_cluster():
         return None
     home = Path.home() / ".kube" / "config"

@@ -27,11 +27,9 @@ from webhook.certs.pki import (
     split_pem_chain,
 )
 from webhook.certs.secret import CA_CERT, TLS_CERT, read_secret, still_good, write_secret
+from webhook.cli.cluster_options import add_kubeconfig
 from webhook.cli.options import (
-    FILE,
     add_out_dir,
-    complete,
-    existing_file_name,
     positive_int,
     subcommand,
 )
@@ -89,10 +87,8 @@ def add_parser(subparsers: Any) -> None:
                         help="start a new CA even if --out holds one (CA rotation)")
     parser.add_argument("--patch-webhooks", action="store_true",
                         help="set caBundle on egressguard's webhook configurations")
-    complete(parser.add_argument(
-        "--kubeconfig", type=existing_file_name, default=None, metavar="FILE",
-        help="for --secret and --patch-webhooks (default: in-cluster, then ~/.kube/config)"),
-        FILE)
+    add_kubeconfig(parser, "for --secret and --patch-webhooks (default: in-cluster, then "
+                           "~/.kube/config)")
 
 
 def issue(files: CertificateFiles, *, service: str, namespace: str, ips: list[str],

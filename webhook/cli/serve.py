@@ -10,19 +10,23 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from webhook.cli import audit_options, reconcile_options
+from webhook.cli.cluster_options import (
+    add_kubeconfig,
+    default_rules,
+    given_kubeconfig,
+    in_cluster,
+)
 from webhook.cli.options import (
     DIRECTORY,
     FILE,
     complete,
     existing_dir,
     existing_file,
-    existing_file_name,
     non_negative_int,
     port_number,
     positive_int,
@@ -50,27 +54,10 @@ if TYPE_CHECKING:
 # and the certificate code (cryptography) are imported where they run, so that it does
 # not hold a worker's worth of modules it never uses.
 
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 LOCAL_NAMES = ("localhost",)
 LOCAL_IPS = ("127.0.0.1", "::1")
 RENEW_BEFORE = timedelta(days=7)
 log = logging.getLogger("egressguard")
-
-
-def bundled_rules() -> Path:
-    """The example rules shipped in the package, or a checkout's ``rules/`` (an editable
-    install, where the build step that copies them in does not run)."""
-    packaged = resources.files("webhook").joinpath("example_rules")
-    if isinstance(packaged, Path) and (packaged / "config.yaml").is_file():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "rules"
-
-
-def default_rules() -> Path:
-    if env := os.environ.get("EGRESSGUARD_RULES"):
-        return Path(env)
-    local = Path("rules")
-    return local if (local / "config.yaml").is_file() else bundled_rules()
 
 
 def _mode_option(value: str) -> tuple[str, str]:
@@ -125,10 +112,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--metrics-port", type=port_number, default=None, metavar="PORT",
                         help="also serve /metrics over plain HTTP on this port, for "
                              "Prometheus (default: only on the HTTPS port)")
-    complete(parser.add_argument(
-        "--kubeconfig", type=existing_file_name, default=None, metavar="FILE",
-        help="cluster to read namespace labels from (default: $KUBECONFIG, else the "
-             "in-cluster service account)"), FILE)
+    add_kubeconfig(parser, "cluster to read namespace labels from (default: $KUBECONFIG, "
+                           "else the in-cluster service account)")
     parser.add_argument("--namespaces", choices=("auto", "cluster", "none"), default="auto",
                         help="where namespace labels come from: the cluster, or none (every "
                              "namespace unlabelled); auto: the cluster when one is configured")
@@ -169,17 +154,12 @@ def add_parser(subparsers: Any) -> None:
     audit_options.add_arguments(parser)
 
 
-def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
-
-
 def _cluster(args: argparse.Namespace) -> tuple[str | None, bool]:
     """(kubeconfig, in-cluster) for namespace labels, or (None, False) for none."""
     if args.namespaces == "none":
         return None, False
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
-    if kubeconfig:
-        return kubeconfig.split(os.pathsep)[0], False
+    if kubeconfig := given_kubeconfig(args.kubeconfig):
+        return kubeconfig, False
     if in_cluster():
         return None, True
     if args.namespaces == "cluster":
