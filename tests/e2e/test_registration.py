@@ -19,13 +19,13 @@ import pytest
 from . import expect
 from .cluster import EgressguardCluster
 from .kubectl import Kubectl, Result
-from .objects import injected_pod, namespace, pod, unique
+from .objects import injected_pod, namespace, unique
+from .stopped import endpoints_follow_the_pod, service_with_a_pod, webhook_stopped
 
 pytestmark = [pytest.mark.e2e]
 
 MANAGED = {"app.kubernetes.io/managed-by": "egressguard"}
 NO_NODE = "does not have a host assigned"
-NODE = "e2e-node"
 
 
 def obj(api_version: str, kind: str, name: str, namespace_: str | None,
@@ -141,22 +141,15 @@ def prepared(egressguard: EgressguardCluster) -> dict[str, str]:
     expect.admitted(security.apply(config_map(names["configmap"], "shop", labels=MANAGED)))
     expect.admitted(security.apply(config_map(names["plain-configmap"], "shop")))
     # A Service and its pod, whose Endpoints the controllers write while egressguard is
-    # down. The EndpointSlice controller wants the pod's Node (which no kubelet runs here).
-    web = names["web"]
-    expect.admitted(security.apply(obj("v1", "Node", NODE, None)))
-    expect.admitted(security.apply(obj("v1", "Service", web, "shop", {
-        "ports": [{"port": 80}], "selector": {"app": web}})))
-    expect.admitted(security.apply(pod(web, "shop", labels={"app": web}, nodeName=NODE)))
+    # down.
+    service_with_a_pod(security, names["web"])
     return names
 
 
 @pytest.fixture(scope="module")
 def down(egressguard: EgressguardCluster, prepared: dict[str, str]) -> Iterator[dict[str, str]]:
-    egressguard.webhook.stop()
-    try:
+    with webhook_stopped(egressguard):
         yield prepared
-    finally:
-        egressguard.webhook.start()
 
 
 # -- sent: fails closed while egressguard is down ----------------------------------------
@@ -273,16 +266,5 @@ def test_connect_into_an_application_container_is_left_out(
 def test_control_plane_endpoints_are_left_out(down: dict[str, str], admin: Kubectl) -> None:
     """The endpoint controllers keep a Service's Endpoints and EndpointSlices current
     while egressguard is down."""
-    name = down["web"]
-    ready = {"status": {"phase": "Running", "podIP": "10.244.1.7",
-                        "podIPs": [{"ip": "10.244.1.7"}],
-                        "conditions": [{"type": "Ready", "status": "True"}]}}
     # What a kubelet writes: it changes no label or annotation, so it is not sent either.
-    expect.admitted(status_patch(admin, "pod", name, ready, "-n", "shop"))
-    expect.admitted(admin.run(
-        "wait", "--for=jsonpath={.subsets[0].addresses[0].ip}=10.244.1.7",
-        f"endpoints/{name}", "-n", "shop", "--timeout=60s", timeout=70))
-    expect.admitted(admin.run(
-        "wait", "--for=jsonpath={.endpoints[0].addresses[0]}=10.244.1.7",
-        "endpointslices", "-l", f"kubernetes.io/service-name={name}", "-n", "shop",
-        "--timeout=60s", timeout=70))
+    endpoints_follow_the_pod(admin, down["web"], "10.244.1.7")

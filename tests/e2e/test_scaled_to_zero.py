@@ -14,7 +14,6 @@ matters.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -26,12 +25,12 @@ from . import expect
 from .cluster import EgressguardCluster
 from .kubectl import Kubectl, Result
 from .objects import deployment, namespace, pod, unique
+from .stopped import endpoints_follow_the_pod, service_with_a_pod, webhook_stopped
 from .webhook_process import DEPLOY_DIR, register
 
 pytestmark = [pytest.mark.e2e]
 
 PLATFORM = "monitoring"
-NODE = "e2e-node"
 
 
 def refused_unanswered(result: Result) -> None:
@@ -76,18 +75,9 @@ def scaled_to_zero(
         expect.admitted(admin.run("wait", "--for=create", "serviceaccount/default", "-n",
                                   name, "--timeout=30s", timeout=40))
     web = unique("zero-web")
-    expect.admitted(admin.apply({"apiVersion": "v1", "kind": "Node",
-                                 "metadata": {"name": NODE}}))
-    expect.admitted(egressguard.security.apply({
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": web, "namespace": "shop"},
-        "spec": {"ports": [{"port": 80}], "selector": {"app": web}}}))
-    expect.admitted(egressguard.security.apply(
-        pod(web, "shop", labels={"app": web}, nodeName=NODE)))
-    egressguard.webhook.stop()
-    try:
+    service_with_a_pod(egressguard.security, web)
+    with webhook_stopped(egressguard):
         yield {"web": web}
-    finally:
-        egressguard.webhook.start()
 
 
 def test_the_configurations_leave_out_the_operators_platform_namespace(
@@ -114,19 +104,7 @@ def test_pods_in_the_namespaces_left_out_are_created(
 def test_the_control_plane_keeps_endpoints_current(
     scaled_to_zero: dict[str, str], admin: Kubectl
 ) -> None:
-    name = scaled_to_zero["web"]
-    ready = {"status": {"phase": "Running", "podIP": "10.244.2.9",
-                        "podIPs": [{"ip": "10.244.2.9"}],
-                        "conditions": [{"type": "Ready", "status": "True"}]}}
-    expect.admitted(admin.run("patch", "pod", name, "-n", "shop", "--subresource=status",
-                              "--type=merge", "-p", json.dumps(ready)))
-    expect.admitted(admin.run(
-        "wait", "--for=jsonpath={.subsets[0].addresses[0].ip}=10.244.2.9",
-        f"endpoints/{name}", "-n", "shop", "--timeout=60s", timeout=70))
-    expect.admitted(admin.run(
-        "wait", "--for=jsonpath={.endpoints[0].addresses[0]}=10.244.2.9",
-        "endpointslices", "-l", f"kubernetes.io/service-name={name}", "-n", "shop",
-        "--timeout=60s", timeout=70))
+    endpoints_follow_the_pod(admin, scaled_to_zero["web"], "10.244.2.9")
 
 
 @pytest.mark.parametrize("where", ["shop", "sandbox", "istio-system"],
