@@ -17,13 +17,27 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_SHOWN = 60
 
 
-# Checks build the paths of the fields they read, and the same few recur in every request.
-@functools.lru_cache(maxsize=8192)
+# Paths the checks build are remembered (the same few recur in every request), but only
+# short ones: keys are chosen by whoever writes the object, and a remembered megabyte key
+# would stay in memory long after its request.
+CACHED_NAME = 253
+CACHED_BASE = 512
+
+
 def key(base: str, name: str) -> str:
     """``spec`` + ``hosts`` -> ``spec.hosts``; ``metadata.labels`` + ``a/b`` -> ``...["a/b"]``."""
+    if isinstance(name, str) and len(name) <= CACHED_NAME and len(base) <= CACHED_BASE:
+        return _remembered(base, name)
+    return _joined(base, name)
+
+
+def _joined(base: str, name: str) -> str:
     if _PLAIN_KEY.fullmatch(name):
         return f"{base}.{name}" if base else name
     return f"{base}[{json.dumps(name)}]"
+
+
+_remembered = functools.lru_cache(maxsize=8192)(_joined)
 
 
 def index(base: str, position: int) -> str:
