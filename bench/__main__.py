@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench import compare, engine, report, stages
 from bench.corpus import LARGEST, SIZES, repository
 from bench.rego import ensure_opa
@@ -84,10 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.table(load))
         print(report.goals_table(load["goals"]))
     result["seconds"] = round(time.monotonic() - started, 1)
-    args.results.mkdir(parents=True, exist_ok=True)
     name = "latest-quick" if args.quick else "latest"
-    (args.results / f"{name}.json").write_bytes(
-        orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    report.save(args.results, name, result)
     if "load" in result:
         report.chart(result["load"], args.results / f"{name}.png")
     print(f"results: {args.results}/{name}.json, {name}.png ({result['seconds']:.0f} s; "

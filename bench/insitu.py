@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import functools
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,15 +27,12 @@ from typing import Any
 
 import orjson
 
-from bench.corpus import SIZES, repository
-from bench.profile import devnull_sink
-from bench.reviews import pod_mix, write_bodies
-from bench.servers import HOST, make_certificates
+from bench.corpus import SIZES
+from bench.profile import in_process
 from webhook.server import admission
 from webhook.server.audit import AuditLog
 from webhook.server.metrics import Metrics
 from webhook.server.runner import start
-from webhook.server.settings import Settings
 
 # (label, owner, attribute): the stages of admission.judge and of the middleware.
 STAGES: tuple[tuple[str, Any, str], ...] = (
@@ -79,18 +75,11 @@ def timed(totals: dict[str, list[int]]) -> Iterator[None]:
 
 
 async def measure(*, grants: int, seconds: float, workdir: Path) -> str:
-    destinations = dict(SIZES)[grants]
-    certificates = make_certificates(workdir / "certs")
-    bodies = write_bodies(workdir / "pods.jsonl", pod_mix(600))
-    settings = Settings(rules=repository(grants, destinations), cert=certificates.cert,
-                        key=certificates.key, host=HOST, port=0, watch=False,
-                        audit_sink=devnull_sink())  # type: ignore[arg-type]
+    run = in_process(workdir, grants=grants, reviews=600)
     totals: dict[str, list[int]] = {}
     with timed(totals):
-        server = await start(settings)
-        command = [sys.executable, "-m", "bench.load", "--url", f"{server.url}/mutate",
-                   "--ca", str(certificates.ca), "--bodies", str(bodies), "--rate", "0",
-                   "--duration", str(seconds), "--connections", "16"]
+        server = await start(run.settings)
+        command = run.load_command(server.url, rate=0, seconds=seconds, connections=16)
         try:
             loader = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)
             loop_cpu, all_cpu = time.thread_time(), time.process_time()

@@ -30,8 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from bench import report
 from bench.corpus import SIZES, SMALLEST, repository
 from bench.servers import Server, free_port, make_certificates, start_egressguard
 
@@ -188,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(Path(tmp), [(grants, sizes[grants]) for grants in args.grants],
                      workers=args.workers, log=lambda line: print(line, file=sys.stderr))
     print(table(result))
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "memory.json").write_bytes(
-        orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    report.save(args.results, "memory", result)
     return 0
 
 

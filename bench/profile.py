@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.corpus import SIZES, repository
@@ -36,20 +37,42 @@ def devnull_sink() -> object:
     return write
 
 
+@dataclass(frozen=True, slots=True)
+class InProcess:
+    """What a server run in this process under ``bench.load`` needs: its settings, and the
+    load generator's certificate authority and review bodies."""
+
+    settings: Settings
+    ca: Path
+    bodies: Path
+
+    def load_command(self, url: str, *, rate: int, seconds: float,
+                     connections: int) -> list[str]:
+        return [sys.executable, "-m", "bench.load", "--url", f"{url}/mutate",
+                "--ca", str(self.ca), "--bodies", str(self.bodies), "--rate", str(rate),
+                "--duration", str(seconds), "--connections", str(connections)]
+
+
+def in_process(workdir: Path, *, grants: int, reviews: int) -> InProcess:
+    """The rules of ``grants`` grants, a certificate, ``reviews`` pod reviews, and the
+    settings of a server on 127.0.0.1 writing its audit lines nowhere."""
+    destinations = dict(SIZES)[grants]
+    certificates = make_certificates(workdir / "certs")
+    bodies = write_bodies(workdir / "pods.jsonl", pod_mix(reviews))
+    settings = Settings(rules=repository(grants, destinations), cert=certificates.cert,
+                        key=certificates.key, host=HOST, port=0, watch=False,
+                        audit_sink=devnull_sink())  # type: ignore[arg-type]
+    return InProcess(settings, certificates.ca, bodies)
+
+
 async def profile_under_load(*, grants: int, rate: int, seconds: float, workdir: Path,
                              html: Path | None) -> str:
     from pyinstrument import Profiler
 
-    destinations = dict(SIZES)[grants]
-    certificates = make_certificates(workdir / "certs")
-    bodies = write_bodies(workdir / "pods.jsonl", pod_mix(200))
-    settings = Settings(rules=repository(grants, destinations), cert=certificates.cert,
-                        key=certificates.key, host=HOST, port=0, watch=False,
-                        audit_sink=devnull_sink())  # type: ignore[arg-type]
-    server = await start(settings)
-    command = [sys.executable, "-m", "bench.load", "--url", f"{server.url}/mutate",
-               "--ca", str(certificates.ca), "--bodies", str(bodies), "--rate", str(rate),
-               "--duration", str(seconds), "--connections", "16" if rate == 0 else "8"]
+    run = in_process(workdir, grants=grants, reviews=200)
+    server = await start(run.settings)
+    command = run.load_command(server.url, rate=rate, seconds=seconds,
+                               connections=16 if rate == 0 else 8)
     profiler = Profiler(interval=0.001, async_mode="disabled")
     try:
         loader = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE)

@@ -5,8 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 SATURATION = 0
 GOAL_RATE = 500
+
+
+def save(results: Path, name: str, result: dict[str, Any]) -> Path:
+    """Writes ``result`` as ``<results>/<name>.json``, indented, for a person to diff."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{name}.json"
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
 
 
 def _ms(value: float | None) -> str:

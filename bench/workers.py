@@ -18,8 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from bench import report
 from bench.compare import SATURATION, load_step
 from bench.corpus import SMALLEST, repository
 from bench.reviews import pod_mix, write_bodies
@@ -91,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(Path(tmp), workers=args.workers, seconds=args.seconds,
                      rounds=args.rounds, log=lambda line: print(line, file=sys.stderr))
     print(table(result))
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "workers.json").write_bytes(
-        orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    report.save(args.results, "workers", result)
     return 0
 
 
