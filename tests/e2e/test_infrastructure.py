@@ -173,6 +173,18 @@ def test_a_write_through_an_equivalent_api_version_is_judged_too(
     expect.stored(developer, "horizontalpodautoscaler", name, "shop")
 
 
+def deleted_only_by_security(developer: Kubectl, security: Kubectl, document: dict[str, Any],
+                             resource: str, code: str) -> None:
+    """The security team creates ``document`` in shop; the developer's DELETE is refused
+    with ``code`` and leaves it stored; the security team's DELETE removes it."""
+    name = document["metadata"]["name"]
+    expect.admitted(security.apply(document))
+    expect.denied(developer.run("delete", resource, name, "-n", "shop"), code)
+    expect.stored(developer, resource, name, "shop")
+    expect.admitted(security.run("delete", resource, name, "-n", "shop"))
+    expect.absent(developer, resource, name, "shop")
+
+
 def test_deleting_a_rendered_disruption_budget_is_refused_for_the_developer(
     developer: Kubectl, security: Kubectl
 ) -> None:
@@ -183,11 +195,8 @@ def test_deleting_a_rendered_disruption_budget_is_refused_for_the_developer(
         "metadata": {"name": name, "namespace": "shop", "labels": dict(MANAGED)},
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
     }
-    expect.admitted(security.apply(budget))
-    expect.denied(developer.run("delete", "poddisruptionbudget", name, "-n", "shop"),
-                  "managed-object")
-    expect.stored(developer, "poddisruptionbudget", name, "shop")
-    expect.admitted(security.run("delete", "poddisruptionbudget", name, "-n", "shop"))
+    deleted_only_by_security(developer, security, budget, "poddisruptionbudget",
+                             "managed-object")
 
 
 def test_deleting_egressguards_network_policy_is_refused_for_the_developer(
@@ -201,12 +210,7 @@ def test_deleting_egressguards_network_policy_is_refused_for_the_developer(
                      "labels": {"app.kubernetes.io/managed-by": "egressguard"}},
         "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
     }
-    expect.admitted(security.apply(policy))
-    expect.denied(developer.run("delete", "networkpolicy", name, "-n", "shop"),
-                  "netpol-open-egress")
-    expect.stored(developer, "networkpolicy", name, "shop")
-    expect.admitted(security.run("delete", "networkpolicy", name, "-n", "shop"))
-    expect.absent(developer, "networkpolicy", name, "shop")
+    deleted_only_by_security(developer, security, policy, "networkpolicy", "netpol-open-egress")
 
 
 def test_namespace_mode_relabel_is_refused_for_the_developer_and_admitted_for_security(
