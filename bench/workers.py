@@ -6,9 +6,10 @@ Two egressguard servers on the small rules, ``--workers 1`` and ``--workers N`` 
 one per CPU, as ``serve`` itself picks), each driven in turn by wrk's closed loop (as many
 requests as its connections can carry; wrk is installed with apt-get when missing and run
 as root), rounds alternating which goes first. CPU is the server's process tree (the
-supervisor and its workers) and, apart, wrk's own. On a machine whose cores the load
-generator and other work share, the ratio says how much of the CPUs left the workers could
-use, not what N dedicated cores give. Any bad answer or socket error is reported and makes
+supervisor and its workers), apart from wrk's own and from what other processes used
+meanwhile (/proc/stat). On a machine whose cores the load generator and other work
+share, the ratio says how much of the CPUs left the workers could use, not what N
+dedicated cores give. Any bad answer or socket error is reported and makes
 the command exit 1.
 """
 
@@ -52,6 +53,7 @@ def run(workdir: Path, *, workers: int, seconds: float, rounds: int, threads: in
                                 connections=CONNECTIONS, threads=threads)
                 log(f"  {server.name:<22} {step['achieved_rps']:>6.0f} rps, "
                     f"cpu {step['cpu']:.2f}, wrk cpu {step['loadgen_cpu']:.2f}, "
+                    f"other processes cpu {step['other_cpu']:.2f}, "
                     f"{step['errors']} errors"
                     + (f" (first: {step['first_bad_answer']!r})" if step["errors"] else ""))
                 steps.append(step)
@@ -73,6 +75,7 @@ def run(workdir: Path, *, workers: int, seconds: float, rounds: int, threads: in
         "one_worker_loadgen_cpu": one["loadgen_cpu"],
         "n_workers_rps": round(many["achieved_rps"]), "n_workers_cpu": many["cpu"],
         "n_workers_loadgen_cpu": many["loadgen_cpu"],
+        "one_worker_other_cpu": one["other_cpu"], "n_workers_other_cpu": many["other_cpu"],
         "ratio": round(many["achieved_rps"] / one["achieved_rps"], 2),
         "errors": sum(s["errors"] for s in steps),
         "memory": memory,
@@ -87,7 +90,9 @@ def table(result: dict[str, Any]) -> str:
             ("rps", str(result["one_worker_rps"]), str(result["n_workers_rps"])),
             ("server cpu", f"{result['one_worker_cpu']:.2f}", f"{result['n_workers_cpu']:.2f}"),
             ("load generator cpu", f"{result['one_worker_loadgen_cpu']:.2f}",
-             f"{result['n_workers_loadgen_cpu']:.2f}")]
+             f"{result['n_workers_loadgen_cpu']:.2f}"),
+            ("other processes cpu", f"{result['one_worker_other_cpu']:.2f}",
+             f"{result['n_workers_other_cpu']:.2f}")]
     lines = [f"closed loop ({result['load_generator']}), {result['connections']} connections, "
              f"{result['seconds']:g} s, best of {result['rounds']}:"]
     lines += [f"  {a:<20}{b:>10}{c:>12}" for a, b, c in rows]

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bench.servers import Server
+from bench.servers import CLOCK_TICKS, Server
 
 SCRIPT = Path(__file__).with_name("wrk") / "reviews.lua"
 INSTALL = ["apt-get", "install", "-y", "--no-install-recommends", "wrk"]
@@ -79,6 +79,13 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core has spent on anything but idle and I/O wait since boot."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 def run_wrk(wrk: str, url: str, bodies: Path, *, seconds: float, connections: int,
             threads: int) -> dict[str, Any]:
     """One closed-loop wrk run against ``url``: parse_result's figures, plus ``wall`` (its
@@ -106,16 +113,20 @@ def run_wrk(wrk: str, url: str, bodies: Path, *, seconds: float, connections: in
 def wrk_step(wrk: str, server: Server, bodies: Path, *, seconds: float, connections: int,
              threads: int) -> dict[str, Any]:
     """One closed-loop wrk run against ``server``: its throughput, the server's CPU (its
-    process tree) and wrk's, each in cores over the run."""
-    before = server.cpu_seconds()
+    process tree) and wrk's, each in cores over the run; ``other_cpu`` is what the rest of
+    the machine used meanwhile (other processes: the cores neither could have)."""
+    busy_before, before = machine_busy_seconds(), server.cpu_seconds()
     result = run_wrk(wrk, server.url, bodies, seconds=seconds, connections=connections,
                      threads=threads)
     server_cpu = server.cpu_seconds() - before
+    busy = machine_busy_seconds() - busy_before
     return {
         "server": server.name,
         "achieved_rps": round(result["rps"], 1),
         "cpu": round(server_cpu / result["wall"], 3),
         "loadgen_cpu": round(result["wrk_cpu_seconds"] / result["wall"], 3),
+        "other_cpu": round(max(0.0, busy - server_cpu - result["wrk_cpu_seconds"])
+                           / result["wall"], 3),
         "errors": result["errors"],
         "requests": result["requests"],
         "latency_ms": {name: result["latency_us"][name] / 1000 for name in ("p50", "p99")},
