@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -56,21 +58,28 @@ def create_null_app() -> web.Application:
     return app
 
 
-async def serve(*, cert: Path, key: Path, host: str, port: int) -> None:
+@contextlib.asynccontextmanager
+async def serve_null(*, cert: Path, key: Path, host: str, port: int) -> AsyncIterator[str]:
+    """The null webhook listening on ``host:port`` (0: any free port); yields its URL."""
     runner = web.AppRunner(create_null_app(), handle_signals=False)
     await runner.setup()
     site = TLSSite(runner, host=host, port=port, ssl_context=server_context(cert, key),
                    read_timeout=DEFAULT_READ_TIMEOUT, keepalive_timeout=KEEPALIVE_TIMEOUT,
                    connections=Connections(connection_limit(raise_open_files_limit())))
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await site.start()
+        yield f"https://{host}:{site.port}"
     finally:
         await runner.cleanup()
+
+
+async def serve(*, cert: Path, key: Path, host: str, port: int) -> None:
+    async with serve_null(cert=cert, key=key, host=host, port=port):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
