@@ -28,10 +28,10 @@ from webhook.server.settings import Settings
 
 
 def devnull_sink() -> object:
-    handle = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    handle = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the process
 
-    def write(line: str) -> None:
-        handle.write(line + "\n")
+    def write(lines: bytes) -> None:
+        handle.write(lines)
         handle.flush()
 
     return write

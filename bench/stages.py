@@ -47,10 +47,10 @@ def stages(policy: Policy, bodies: list[bytes], *, rounds: int) -> list[dict[str
     requests = [parse_review(value) for value in values]
     decisions = [evaluate(r, policy, now=NOW, namespace_labels={}) for r in requests]
     metrics = Metrics()
-    with open(os.devnull, "w") as devnull:
+    with open(os.devnull, "wb") as devnull:
 
-        def sink(line: str) -> None:
-            devnull.write(line + "\n")
+        def sink(lines: bytes) -> None:
+            devnull.write(lines)
             devnull.flush()
 
         audit = AuditLog(sink)

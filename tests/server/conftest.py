@@ -112,7 +112,7 @@ async def start_server(pki: Pki, rules_dir: Path) -> AsyncIterator[StartServer]:
         options: dict[str, Any] = {
             "rules": rules_dir, "cert": pki.files.cert, "key": pki.files.key,
             "host": "127.0.0.1", "port": 0, "reload_debounce_ms": 100,
-            "audit_sink": lambda line: audit.append(orjson.loads(line)),
+            "audit_sink": lambda lines: audit.extend(map(orjson.loads, lines.splitlines())),
         }
         options.update(overrides)
         running = await start(Settings(**options), namespaces=namespaces)

@@ -239,7 +239,7 @@ async def test_a_stalled_audit_reader_never_freezes_the_server(
     the replica then says it is not ready."""
     monkeypatch.setattr(audit, "STALL_SECONDS", 0.3)
     stalled = threading.Event()
-    server = await start_server(audit_sink=lambda line: stalled.wait(30))
+    server = await start_server(audit_sink=lambda lines: stalled.wait(30))
     try:
         for _ in range(3):
             reply = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
@@ -259,12 +259,12 @@ async def test_an_audit_log_that_cannot_be_written_is_counted_and_not_ready(
 ) -> None:
     full = threading.Event()
     full.set()
-    lines: list[str] = []
+    lines: list[bytes] = []
 
-    def sink(line: str) -> None:
+    def sink(written: bytes) -> None:
         if full.is_set():
             raise OSError(28, "No space left on device")
-        lines.append(line)
+        lines.extend(written.splitlines())
 
     server = await start_server(audit_sink=sink)
     for _ in range(3):

@@ -28,7 +28,7 @@ import queue
 import select
 import threading
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -109,13 +109,13 @@ LONG_FIELDS = ("user", "name", "namespace", "serviceAccount", "error")
 SHORT_FIELD = 253
 
 
-def encoded(entry: dict[str, Any]) -> str:
-    """The JSON line of ``entry``, within :data:`LINE_BYTES` with its newline. A longer
+def encoded(entry: dict[str, Any]) -> bytes:
+    """The JSON line of ``entry`` with its newline, within :data:`LINE_BYTES`. A longer
     line first leaves out ``requested`` entries from the end (``requestedOmitted`` counts
     them), then shortens the strings a client chooses (``truncated``)."""
-    line = orjson.dumps(entry)
-    if len(line) < LINE_BYTES:
-        return line.decode()
+    line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+    if len(line) <= LINE_BYTES:
+        return line
     entry = dict(entry)
     requested = entry.get("requested")
     if isinstance(requested, list) and requested:
@@ -129,33 +129,56 @@ def encoded(entry: dict[str, Any]) -> str:
             room -= cost
             kept.append(item)
         entry["requested"], entry["requestedOmitted"] = kept, len(requested) - len(kept)
-        line = orjson.dumps(entry)
-    if len(line) >= LINE_BYTES:
+        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+    if len(line) > LINE_BYTES:
         for key in LONG_FIELDS:
             value = entry.get(key)
             if isinstance(value, str) and len(value) > SHORT_FIELD:
                 entry[key] = value[:SHORT_FIELD]
         entry["truncated"] = True
-        line = orjson.dumps(entry)
-    return line.decode()
+        line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+    return line
+
+
+def chunks(lines: list[bytes]) -> Iterator[list[bytes]]:
+    """``lines`` in order, grouped so that each group's bytes fit one write of at most
+    :data:`LINE_BYTES` (a pipe never interleaves it with another worker's)."""
+    group: list[bytes] = []
+    size = 0
+    for line in lines:
+        if group and size + len(line) > LINE_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(line)
+        size += len(line)
+    if group:
+        yield group
 
 
 log = logging.getLogger("egressguard.audit")
 QUEUE_LINES = 10_000
 STALL_SECONDS = 5.0
 LINGER_SECONDS = 0.01
+# Written by one or more whole lines at a time, each ending in a newline, at most
+# LINE_BYTES together.
+AuditSink = Callable[[bytes], None]
 
 
 class AuditLog:
-    """Writes audit records through ``sink`` (stdout in production) from a writer thread."""
+    """Writes audit records through ``sink`` (stdout in production) from a writer thread.
 
-    def __init__(self, sink: Callable[[str], None],
-                 on_lost: Callable[[], None] = lambda: None) -> None:
+    The event loop only encodes a line and hands it over: ``SimpleQueue`` takes it without a
+    lock, and the two counters of lines queued and lines done are each written by one thread
+    only, so neither waits for the other."""
+
+    def __init__(self, sink: AuditSink, on_lost: Callable[[], None] = lambda: None) -> None:
         self._sink = sink
         self._on_lost = on_lost
-        self._queue: queue.Queue[tuple[float, str] | None] = queue.Queue(QUEUE_LINES)
+        self._queue: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+        self._queued = 0  # lines handed over (the event loop's count)
+        self._done = 0  # lines written or lost (the writer's count)
         self._write_failed = False
-        self._writing_since = 0.0  # when the line being written was queued; 0: none
+        self._writing_since = 0.0  # when the oldest line being written was queued; 0: none
         self._writer = threading.Thread(target=self._write, name="audit", daemon=True)
         self._writer.start()
 
@@ -163,46 +186,50 @@ class AuditLog:
     def failing(self) -> bool:
         """Lines are being lost, or wait too long to be written."""
         waiting = self._writing_since
-        return self._write_failed or self._queue.full() or (
+        return self._write_failed or self._queued - self._done >= QUEUE_LINES or (
             waiting > 0 and clock.monotonic() - waiting > STALL_SECONDS)
-
-    def _lost(self) -> None:
-        self._on_lost()
 
     def _write(self) -> None:
         while (item := self._queue.get()) is not None:
             # Linger, then write what came meanwhile: the thread takes the interpreter lock
             # once per batch rather than between the two calls of one pod create.
             clock.sleep(LINGER_SECONDS)
-            batch: list[tuple[float, str] | None] = [item]
+            batch: list[tuple[float, bytes]] = [item]
+            stop = False
             with contextlib.suppress(queue.Empty):
-                while batch[-1] is not None:
-                    batch.append(self._queue.get_nowait())
-            for entry in batch:
-                if entry is None:
-                    self._queue.task_done()
-                    return
-                self._write_one(*entry)
+                while True:
+                    more = self._queue.get_nowait()
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+            position = 0
+            for group in chunks([line for _, line in batch]):
+                self._write_group(batch[position][0], group)
+                position += len(group)
+            if stop:
+                return
 
-    def _write_one(self, queued: float, line: str) -> None:
+    def _write_group(self, queued: float, group: list[bytes]) -> None:
         self._writing_since = queued
         try:
-            self._sink(line)
+            self._sink(b"".join(group))
         except Exception as error:  # a full disk, a closed pipe
             if not self._write_failed:
                 log.error("audit log cannot be written (%s); reporting not ready", error)
             self._write_failed = True
-            self._lost()
+            for _ in group:
+                self._on_lost()
         else:
             self._write_failed = False
         finally:
             self._writing_since = 0.0
-            self._queue.task_done()
+            self._done += len(group)
 
     def written(self, timeout: float = 5.0) -> bool:
         """Waits until every queued line was handed to the sink (tests, shutdown)."""
         deadline = clock.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while self._done < self._queued:
             if clock.monotonic() > deadline:
                 return False
             clock.sleep(0.001)
@@ -210,8 +237,7 @@ class AuditLog:
 
     def close(self) -> None:
         self.written(timeout=1.0)
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
+        self._queue.put(None)
 
     def record(
         self,
@@ -247,7 +273,8 @@ class AuditLog:
         }
         if error:
             entry["error"] = error
-        try:
-            self._queue.put_nowait((clock.monotonic(), encoded(entry)))
-        except queue.Full:
-            self._lost()
+        if self._queued - self._done >= QUEUE_LINES:
+            self._on_lost()
+            return
+        self._queued += 1
+        self._queue.put((clock.monotonic(), encoded(entry)))

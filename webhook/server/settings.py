@@ -86,9 +86,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _stdout_line(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+def _stdout_lines(lines: bytes) -> None:
+    """Audit lines on stdout, in one write: at most PIPE_BUF bytes, never interleaved."""
+    sys.stdout.buffer.write(lines)
+    sys.stdout.buffer.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ class Settings:
     # Replaceable edges (tests): how rules are read, what time it is, where audit lines go.
     rules_loader: RulesLoader | None = None
     clock: Callable[[], datetime] = _utc_now
-    audit_sink: Callable[[str], None] = _stdout_line
+    audit_sink: Callable[[bytes], None] = _stdout_lines
 
     @property
     def uses_cluster(self) -> bool:
