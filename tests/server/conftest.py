@@ -1,5 +1,13 @@
 """Real servers for the server tests: TLS on 127.0.0.1, an ephemeral port, certificates
-from webhook.certs, a copy of the example rules, and the audit log captured in a list."""
+from webhook.certs, a copy of the example rules, and the audit log captured in a list.
+
+These servers run inside the pytest process, whose heap (every collected test, Hypothesis,
+the kubernetes client) is far larger than a server's: the full collection with which a rules
+swap settles the heap takes ~0.1-0.3 s here per start, against milliseconds in a server.
+So the in-process servers count their settlements instead of collecting
+(:attr:`Server.settled`); tests/server/test_settle_heap.py checks the settlement itself, and
+the servers started as processes (workers, drain, memory) run it as shipped.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import pytest
 
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import KeyPair, build_ca, build_serving_certificate, certificate_info
+from webhook.server import rules as served_rules
 from webhook.server.keys import AUDIT
 from webhook.server.runner import RunningServer, start
 from webhook.server.settings import Settings
@@ -65,6 +74,13 @@ class Server:
     running: RunningServer
     pki: Pki
     lines: list[dict[str, Any]] = field(default_factory=list)
+    settlements: list[None] = field(default_factory=list)
+
+    @property
+    def settled(self) -> int:
+        """How many times a rules swap has settled the heap in this test (counted, not
+        collected)."""
+        return len(self.settlements)
 
     @property
     def audit(self) -> list[dict[str, Any]]:
@@ -103,9 +119,12 @@ StartServer = Callable[..., Awaitable[Server]]
 
 
 @pytest.fixture
-async def start_server(pki: Pki, rules_dir: Path) -> AsyncIterator[StartServer]:
+async def start_server(pki: Pki, rules_dir: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StartServer]:
     """Starts servers (stopped at teardown); keyword arguments override Settings fields."""
     started: list[Server] = []
+    settlements: list[None] = []
+    monkeypatch.setattr(served_rules, "settle_heap", lambda: settlements.append(None))
 
     async def _start(*, namespaces: Any = None, **overrides: Any) -> Server:
         audit: list[dict[str, Any]] = []
@@ -116,7 +135,7 @@ async def start_server(pki: Pki, rules_dir: Path) -> AsyncIterator[StartServer]:
         }
         options.update(overrides)
         running = await start(Settings(**options), namespaces=namespaces)
-        server = Server(running, pki, audit)
+        server = Server(running, pki, audit, settlements)
         started.append(server)
         return server
 

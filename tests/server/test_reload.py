@@ -169,6 +169,7 @@ async def test_a_good_rules_change_is_served_without_dropping_requests(
 ) -> None:
     before = await readiness(server)
     assert before["rules"]["generation"] == 1
+    assert server.settled == 1
     refused = await server.post("/validate", default_sa_wants_stripe())
     assert refused.json()["response"]["allowed"] is False
     async with Load(server, reviews.secret_review) as load:
@@ -181,6 +182,7 @@ async def test_a_good_rules_change_is_served_without_dropping_requests(
     assert load.failures == []
     after = await readiness(server)
     assert after["rules"]["revision"] != before["rules"]["revision"]
+    assert server.settled == 2, "each swap settles the heap once"
     admitted = await server.post("/validate", default_sa_wants_stripe())
     assert admitted.json()["response"]["allowed"] is True
     assert await server.metric("egressguard_rules_generation") == 2
@@ -203,6 +205,7 @@ async def test_a_broken_rules_change_keeps_the_old_rules(server: Server, rules_d
     after = await readiness(server)
     assert after["ready"] is True
     assert after["rules"] == before["rules"]
+    assert server.settled == 1, "a change that does not load swaps nothing"
     assert any("destinations/broken.yaml" in line for line in after["rulesError"])
     reply = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
     assert reply.json()["response"]["allowed"] is True
