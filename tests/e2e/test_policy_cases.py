@@ -12,7 +12,10 @@ namespace modes, and kinds this cluster does not serve.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,7 +46,15 @@ ALREADY_EXISTS = "(AlreadyExists)"
 
 
 def document(case: Case) -> dict[str, Any]:
-    (doc,) = [d for d in yaml.safe_load_all(case.file.read_text()) if d is not None]
+    return copy.deepcopy(_document(case.file))
+
+
+@cache
+def _document(file: Path) -> dict[str, Any]:
+    # Read when the module is collected, by every pytest run: libyaml's reader, as the
+    # loader's (webhook.syntax.yamlstrict), not PyYAML's pure-Python one.
+    texts = yaml.load_all(file.read_text(), Loader=yaml.CSafeLoader)
+    (doc,) = [d for d in texts if d is not None]
     assert isinstance(doc, dict)
     return doc
 
