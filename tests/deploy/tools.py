@@ -88,11 +88,15 @@ def run(
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return run([helm_binary(), *args], env=helm_env())
+
+
+def helm_env() -> dict[str, str]:
+    """helm's environment: its caches, configuration and HOME (where the Kubernetes client
+    keeps its discovery cache) in a clean folder, never the working directory."""
     home = helm_home()
-    return run([helm_binary(), *args], env={
-        "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    })
+    return {"HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_DATA_HOME": str(home / "data"), "HOME": str(home)}
 
 
 @functools.cache

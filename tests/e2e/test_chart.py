@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.tools import CHART, documents, helm, helm_binary, helm_home
+from tests.deploy.tools import CHART, documents, helm, helm_binary, helm_env
 
 from . import expect
 from .cluster import EgressguardCluster, running_egressguard
@@ -51,12 +51,10 @@ class Helm:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """helm in the background, while the test plays the kubelet for its hooks."""
-        home = helm_home()
         return subprocess.Popen(
             [helm_binary(), *args, "--kubeconfig", self.kubeconfig],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={"HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-                 "HELM_DATA_HOME": str(home / "data"), "PATH": "/usr/bin:/bin"})
+            env={**helm_env(), "PATH": "/usr/bin:/bin"})
 
 
 @dataclass
