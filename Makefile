@@ -29,8 +29,9 @@ lint: $(STAMP)
 	$(BIN)/mypy bench tools
 	$(BIN)/lint-imports
 
+## Every test but e2e and the release build (`make release-check`; `make test` runs both).
 unit: $(STAMP)
-	$(BIN)/pytest -ra -m 'not e2e' --hypothesis-profile=ci
+	$(BIN)/pytest -ra -m 'not e2e and not release' --hypothesis-profile=ci
 
 ## Build (once, cached in ~/.cache/egressguard) the kube-apiserver, kube-controller-manager,
 ## kubectl and etcd the e2e tests run.
