@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# The tests other than e2e run in JOBS pytest-xdist workers (one a core, at most 4), a test
+# file to a worker; those marked under_load or alone wait for their turn (tests/conftest.py).
+JOBS     ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
+PARALLEL := -n $(JOBS) --dist loadfile
 
 .PHONY: setup run test lint unit e2e controlplane meshtools demo bench bench-quick bench-profile render-golden release-check version clean
 
@@ -19,9 +23,11 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/egressguard serve --host 127.0.0.1
 
-## Everything: lint, types, layering, unit, policy cases, server and end-to-end tests.
+## Everything: lint, types, layering, unit, policy cases, server, the release build, then the
+## end-to-end tests (one control plane for the whole run, so in a pytest run of their own).
 test: lint controlplane meshtools
-	$(BIN)/pytest -ra --hypothesis-profile=ci
+	$(BIN)/pytest -ra --hypothesis-profile=ci -m 'not e2e' $(PARALLEL)
+	$(BIN)/pytest -ra --hypothesis-profile=ci -m e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench tools setup.py
@@ -31,7 +37,7 @@ lint: $(STAMP)
 
 ## Every test but e2e and the release build (`make release-check`; `make test` runs both).
 unit: $(STAMP)
-	$(BIN)/pytest -ra -m 'not e2e and not release' --hypothesis-profile=ci
+	$(BIN)/pytest -ra -m 'not e2e and not release' --hypothesis-profile=ci $(PARALLEL)
 
 ## Build (once, cached in ~/.cache/egressguard) the kube-apiserver, kube-controller-manager,
 ## kubectl and etcd the e2e tests run.

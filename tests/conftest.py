@@ -4,6 +4,13 @@ injection corpus (tests/inject, or marked ``meshtools``).
 
 A first build takes far longer than one test's timeout, so it happens once, after
 collection, whenever a selected test needs it, with its progress shown on the terminal.
+Under pytest-xdist every worker runs that step: a lock on the cache makes the first one
+build and the others wait for it and find the binaries cached.
+
+Under pytest-xdist the tests run side by side in the workers, except that a test marked
+``under_load`` (it loads the machine: thousands of connections, hundreds of reviews a
+second, worker processes) never runs beside another one, and a test marked ``alone`` (its
+verdict is a latency) runs while no other test runs at all.
 
 Hypothesis runs under one of two profiles (``--hypothesis-profile``): ``dev``, the default,
 for quick local runs, and ``ci``, which ``make test`` and ``make unit`` use: more examples,
@@ -13,13 +20,18 @@ names its own ``max_examples`` keeps it under both.
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.deploy.tools import build_tools
 from tests.e2e.binaries import controlplane_binaries, terminal_output
+from tests.e2e.gomodules import cache_dir
 from tests.inject.tools import meshtools
 
 INJECT_TESTS = Path(__file__).parent / "inject"
@@ -33,9 +45,23 @@ settings.register_profile(
 settings.load_profile("dev")
 
 
+@contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    """Holds the build lock of the binaries' cache (shared by every pytest process)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with (cache_dir() / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
+    with one_build_at_a_time():
+        build_what_the_tests_need(session)
+
+
+def build_what_the_tests_need(session: pytest.Session) -> None:
     if any(item.get_closest_marker("e2e") for item in session.items):
         with terminal_output(session.config):
             controlplane_binaries()
@@ -46,3 +72,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
            for item in session.items):
         with terminal_output(session.config):
             meshtools()
+
+
+@contextmanager
+def turn(item: pytest.Item) -> Iterator[None]:
+    """Waits until ``item`` may run beside what the other xdist workers run, and holds that.
+
+    Locks over the workers of one run, in the run's base temporary folder: every test holds
+    ``running`` shared, an ``alone`` test holds it exclusively, and an ``under_load`` test
+    also holds ``under-load`` exclusively. The ``gate`` keeps a waiting ``alone`` test from
+    being overtaken by tests that start after it.
+    """
+    workerinput = getattr(item.config, "workerinput", None)
+    if workerinput is None or item.config.option.basetemp is None:
+        yield  # one process: every test is alone already
+        return
+    folder = Path(item.config.option.basetemp).parent  # the controller's, shared
+    alone = item.get_closest_marker("alone") is not None
+    under_load = item.get_closest_marker("under_load") is not None
+    with (folder / "gate.lock").open("a") as gate, \
+            (folder / "running.lock").open("a") as running, \
+            (folder / "under-load.lock").open("a") as loading:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(running, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        if under_load:  # taken last, and held by no test that waits for another lock
+            fcntl.flock(loading, fcntl.LOCK_EX)
+        yield  # the locks go with the files' closing
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Generator[None, Any, Any]:
+    with turn(item):
+        return (yield)

@@ -9,11 +9,14 @@ import ssl
 from pathlib import Path
 
 import orjson
+import pytest
 
 from . import reviews
 from .conftest import Pki
 from .process import serving
 from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, request_bytes
+
+pytestmark = [pytest.mark.under_load]
 
 IDLE_CONNECTIONS = 5000
 CONTAINER_OPEN_FILES = 1024  # what containers usually get

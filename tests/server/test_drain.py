@@ -16,10 +16,13 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 
 from . import reviews
 from .conftest import Pki
 from .process import ServeProcess, serving
+
+pytestmark = [pytest.mark.under_load, pytest.mark.alone]
 
 RATE = 500  # reviews a second
 SECONDS = 4.0

@@ -18,6 +18,8 @@ from . import reviews
 from .conftest import Server, StartServer
 from .wire import HOST, SERVICE_HOSTNAME, Reply, client_context, exchange, request_bytes
 
+pytestmark = [pytest.mark.under_load, pytest.mark.alone]
+
 
 async def _stalled_review(server: Server) -> asyncio.StreamWriter:
     """A review whose body never finishes arriving: it holds one slot in flight."""

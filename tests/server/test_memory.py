@@ -30,6 +30,8 @@ from .process import REPO, ServeProcess, serving
 from .test_deploy import manifests, one
 from .wire import exchange, request_bytes
 
+pytestmark = [pytest.mark.under_load, pytest.mark.alone]
+
 ORDINARY_CLIENTS = 2
 GOAL_P99_SECONDS = 1.0
 ROUNDS = 3

@@ -24,6 +24,8 @@ from .process import ServeProcess, free_port, serving
 from .test_reload import default_sa_wants_stripe, grant_default_sa_stripe
 from .wire import HOST, SERVICE_HOSTNAME, client_context, get, read_reply, request_bytes
 
+pytestmark = [pytest.mark.under_load]
+
 WORKERS = 2
 DEADLINE = 60.0  # for every worker to answer (a worker starts in seconds on a busy machine)
 
