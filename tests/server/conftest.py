@@ -121,7 +121,10 @@ StartServer = Callable[..., Awaitable[Server]]
 @pytest.fixture
 async def start_server(pki: Pki, rules_dir: Path,
                        monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StartServer]:
-    """Starts servers (stopped at teardown); keyword arguments override Settings fields."""
+    """Starts servers (stopped at teardown); keyword arguments override Settings fields.
+
+    They do not watch their files unless a test asks (``watch=True``): a watch stops only at
+    its next poll, some 50 ms, which hundreds of servers would each wait for."""
     started: list[Server] = []
     settlements: list[None] = []
     monkeypatch.setattr(served_rules, "settle_heap", lambda: settlements.append(None))
@@ -130,7 +133,7 @@ async def start_server(pki: Pki, rules_dir: Path,
         audit: list[dict[str, Any]] = []
         options: dict[str, Any] = {
             "rules": rules_dir, "cert": pki.files.cert, "key": pki.files.key,
-            "host": "127.0.0.1", "port": 0, "reload_debounce_ms": 100,
+            "host": "127.0.0.1", "port": 0, "reload_debounce_ms": 100, "watch": False,
             "audit_sink": lambda lines: audit.extend(map(orjson.loads, lines.splitlines())),
         }
         options.update(overrides)

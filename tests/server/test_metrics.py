@@ -60,8 +60,9 @@ async def test_process_and_python_collectors_are_exported(server: Server) -> Non
 
 
 async def test_rules_that_stop_loading_are_reported_until_they_load_again(
-    server: Server, rules_dir: Path,
+    start_server: StartServer, rules_dir: Path,
 ) -> None:
+    server = await start_server(watch=True)
     assert await server.metric("egressguard_rules_reload_failing") == 0
     config = rules_dir / "config.yaml"
     good = config.read_text()

@@ -40,7 +40,7 @@ async def test_without_loadable_rules_readyz_refuses_until_they_load(
     config = rules_dir / "config.yaml"
     good = config.read_text()
     config.write_text("apiVersion: egressguard.io/v1alpha1\nkind: Config\nspec: [\n")
-    server = await start_server()
+    server = await start_server(watch=True)
     reply = await server.get("/readyz")
     assert (reply.status, reply.json()) == (503, {"ready": False, "missing": ["rules"]})
     assert any("config.yaml" in line for line in server.running.app[RULES].last_error)

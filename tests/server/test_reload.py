@@ -27,6 +27,16 @@ LOAD_LIMIT = 2000
 CHANGE_TIMEOUT = 15.0
 
 
+@pytest.fixture
+def start_server(start_server: StartServer) -> StartServer:
+    """These servers watch their rules and certificate: the tests change the files."""
+
+    async def watching(**overrides: Any) -> Server:
+        return await start_server(**{"watch": True, **overrides})
+
+    return watching
+
+
 @dataclass
 class Load:
     """Requests sent in the background: every answer must be the expected one."""
