@@ -61,6 +61,8 @@ CONFIG = Config(
     internal_ranges=InternalRanges((ipaddress.ip_network("2600:1f18:4c2b:8a00::/56"),)),
     infrastructure=frozenset(
         {
+            ("istio-system", "istiod"),
+            ("istio-system", "istio-ingressgateway-service-account"),
             ("istio-system", "ztunnel"),
             ("istio-system", "istio-cni"),
             ("istio-egress", "istio-egressgateway-service-account"),

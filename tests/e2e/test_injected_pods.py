@@ -41,17 +41,19 @@ def admitted_without_warnings(result: Result) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway_namespace(egressguard: EgressguardCluster) -> str:
-    """The egress gateway's namespace and service accounts, as its installers create them."""
+def mesh_namespaces(egressguard: EgressguardCluster) -> None:
+    """The namespaces and service accounts of the mesh's own Deployments, as their
+    installers create them (istiod and the ingress gateway in istio-system, the egress
+    gateway in istio-egress)."""
     admin = egressguard.admin
-    name = "istio-egress"
-    if not admin.run("get", "namespace", name).ok:
-        admin.run("create", "namespace", name, check=True)
     for item in sorted(INFRASTRUCTURE):
+        workload = infrastructure(item).workload
+        namespace = workload["metadata"]["namespace"]
         account = infrastructure(item).pod()["spec"].get("serviceAccountName", "default")
-        if not admin.run("get", "serviceaccount", account, "-n", name).ok:
-            admin.run("create", "serviceaccount", account, "-n", name, check=True)
-    return name
+        if not admin.run("get", "namespace", namespace).ok:
+            admin.run("create", "namespace", namespace, check=True)
+        if not admin.run("get", "serviceaccount", account, "-n", namespace).ok:
+            admin.run("create", "serviceaccount", account, "-n", namespace, check=True)
 
 
 @pytest.mark.parametrize("case", APPLICATIONS, ids="/".join)
@@ -64,8 +66,8 @@ def test_injected_workload_and_its_pod_are_admitted(
 
 
 @pytest.mark.parametrize("name", sorted(INFRASTRUCTURE))
-def test_mesh_gateway_is_admitted(
-    name: str, gateway_namespace: str, security: Kubectl
+def test_mesh_infrastructure_is_admitted(
+    name: str, mesh_namespaces: None, security: Kubectl
 ) -> None:
     item = infrastructure(name)
     admitted_without_warnings(create(security, item.workload))

@@ -153,9 +153,10 @@ def helm_gateway() -> list[dict[str, Any]]:
     return kube_inject(PROFILES[0], "helm-gateway", yaml.safe_dump_all(rendered))
 
 
-def istioctl_egress_gateway() -> list[dict[str, Any]]:
-    """The egress gateway Deployment ``istioctl install`` applies (``manifest generate``,
-    offline): a complete proxy pod, opted out of injection by label and annotation."""
+def istioctl_install(name: str) -> list[dict[str, Any]]:
+    """The Deployment ``name`` of what ``istioctl install`` applies (``manifest generate``,
+    offline) with an egress gateway: istiod, the ingress gateway and the egress gateway, each
+    a pod the injector leaves alone (opted out by label and annotation)."""
 
     def produce() -> str:
         return run_tool("istioctl", [
@@ -169,7 +170,7 @@ def istioctl_egress_gateway() -> list[dict[str, Any]]:
     documents = _cached("istioctl-egress-gateway", _digest(pinned("ISTIO_VERSION"),
                                                            *RELEASE_VALUES), produce)
     return [doc for doc in documents if doc.get("kind") == "Deployment"
-            and doc["metadata"]["name"] == EGRESS_RELEASE]
+            and doc["metadata"]["name"] == name]
 
 
 # A namespace as OpenShift annotates it: istiod gives the proxy the top UID of its range
@@ -239,7 +240,9 @@ def openshift_injected(fixture: str) -> Injected:
 
 INFRASTRUCTURE: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "helm-gateway-chart": helm_gateway,
-    "istioctl-install-egress-gateway": istioctl_egress_gateway,
+    "istioctl-install-egress-gateway": lambda: istioctl_install(EGRESS_RELEASE),
+    "istioctl-install-ingress-gateway": lambda: istioctl_install("istio-ingressgateway"),
+    "istioctl-install-istiod": lambda: istioctl_install("istiod"),
 }
 # Waypoints istiod creates in an application's namespace, as the Gateway's own account.
 WAYPOINTS: dict[str, Callable[[], list[dict[str, Any]]]] = {

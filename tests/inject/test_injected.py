@@ -74,7 +74,7 @@ def test_pod_of_injected_workload_is_admitted(case: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted([*INFRASTRUCTURE, *WAYPOINTS]))
-def test_mesh_gateway_is_admitted(name: str) -> None:
+def test_mesh_infrastructure_is_admitted(name: str) -> None:
     item = infrastructure(name)
     _assert_admitted(item.workload)
     _assert_admitted(item.pod())
