@@ -5,12 +5,13 @@
 
 For each size, a fresh control plane (etcd, kube-apiserver, kube-controller-manager of
 tests/e2e, with the CRDs), the bench corpus of that many destinations, and the controller's
-own Reconciler (istio-sidecar, a fence per namespace) run three times: the first reconcile
-creates everything; the second, with nothing changed, is what a resync or a rules change
-that touches nothing costs; the third is a new leader's first reconcile (a fresh Reconciler,
-which remembers nothing it applied, so it knows what is in step from the listed objects
-alone: their digest annotation, field managers and content) on the same unchanged cluster:
-what a takeover or a rolling update costs.
+own Reconciler (istio-sidecar, a fence per namespace) run four times: the first reconcile
+creates everything; the second, with nothing changed, is what a resync costs; the third
+follows a rules change that changes no rendered object (a new revision, as when a grant's
+reason is reworded), which sends nothing either; the fourth is a new leader's first
+reconcile (a fresh Reconciler, which remembers nothing it applied, so it knows what is in
+step from the listed objects alone: their digest annotation, field managers and content) on
+the same unchanged cluster: what a takeover or a rolling update costs.
 
 Every request passes the client's token bucket (--qps, --burst); the bench also records the
 most requests sent in any one second, so the table shows the run stayed inside that limit
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import dataclasses
 import importlib
 import json
 import sys
@@ -51,6 +53,7 @@ MODE = RenderMode.ISTIO_SIDECAR
 RUNS = (
     ("first", "first reconcile (creates everything)"),
     ("unchanged", "no change (same leader)"),
+    ("reworded", "a rules change that changes no object"),
     ("new_leader", "no change, new leader"),
 )
 # Requests a run sends besides one apply per object: lists and the namespaces.
@@ -112,7 +115,7 @@ def prepare(destinations: int) -> Size:
 
 
 def estimate_seconds(size: Size, qps: float) -> float:
-    """At the client's rate: the first run applies every object; all three list."""
+    """At the client's rate: the first run applies every object; every run lists."""
     return (size.objects + len(RUNS) * OVERHEAD_REQUESTS) / qps
 
 
@@ -131,11 +134,14 @@ def measure(size: Size, qps: float, burst: int, workdir: Path) -> list[dict[str,
         cluster = Cluster(api)
         reconciler = Reconciler(cluster, MODE, RenderOptions(now=NOW))
         rows = []
+        policy = size.policy
         for run, label in RUNS:
             if run == "new_leader":
                 reconciler = Reconciler(cluster, MODE, RenderOptions(now=NOW))
+            if run == "reworded":  # a new revision, say a grant's reason reworded
+                policy = dataclasses.replace(policy, revision=f"{policy.revision}-reworded")
             since, before = api.mark()
-            outcome = reconciler.reconcile(size.policy, NOW)
+            outcome = reconciler.reconcile(policy, NOW)
             _, after = api.mark()
             rows.append({
                 "destinations": size.destinations, "grants": size.grants,

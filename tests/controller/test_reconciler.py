@@ -12,6 +12,7 @@ from webhook.controller.controller import Reconciler
 from webhook.controller.desired import FIELD_MANAGER, ObjectKey, key_of
 from webhook.controller.kinds import MANAGED_KINDS, ManagedKind
 from webhook.controller.stamp import DIGEST_ANNOTATION
+from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
 
 GATEWAY_NAMESPACES = ("istio-egress", "payments-egress")
@@ -179,14 +180,69 @@ def test_a_new_leader_puts_back_more_applied_as_our_manager_keeping_our_digest()
     assert "ingress" not in cluster.objects[fence]["spec"]
 
 
-def test_rules_changed_while_no_leader_ran_are_applied_and_are_not_drift() -> None:
+REVISION = "egressguard.io/rules-revision"
+
+
+def without(policy: Policy, destination: str, *, revision: str) -> Policy:
+    """The rules with one destination and its grants removed, at a new revision."""
+    return Policy.build(
+        config=policy.config,
+        destinations=tuple(d for name, d in policy.destinations.items() if name != destination),
+        grants=tuple(g for g in policy.grants if g.destination != destination),
+        exceptions=policy.exceptions, revision=revision)
+
+
+def revisions(cluster: MemoryCluster) -> dict[ObjectKey, str]:
+    return {key: obj["metadata"]["annotations"][REVISION]
+            for key, obj in cluster.objects.items()}
+
+
+def test_a_rules_change_applies_only_the_objects_it_changes() -> None:
+    cluster = MemoryCluster(["shop"])
+    reconciler = reconciler_for(cluster)
+    policy = dataclasses.replace(example_policy(), revision="first")
+    applied = reconciler.reconcile(policy, NOW).applied
+    assert set(revisions(cluster).values()) == {"first"}
+    # A change to the rules that changes no object (a grant's reason reworded, a comment):
+    # nothing is sent, and every object still names the revision that last changed it.
+    cluster.patches = 0
+    reworded = reconciler.reconcile(dataclasses.replace(policy, revision="reworded"), NOW)
+    assert cluster.patches == reworded.applied == 0 and reworded.unchanged == applied
+    assert set(revisions(cluster).values()) == {"first"}
+    # A destination removed: its objects are deleted, the ones its removal changes are
+    # applied with the new revision, and no other object is sent.
+    before = {key: obj["metadata"]["resourceVersion"] for key, obj in cluster.objects.items()}
+    removed = reconciler.reconcile(without(policy, "slack", revision="no-slack"), NOW)
+    changed = {key for key, obj in cluster.objects.items()
+               if obj["metadata"]["resourceVersion"] != before[key]}
+    assert removed.pruned and all(key.name.startswith("slack") for key in removed.pruned)
+    assert changed and cluster.patches == removed.applied == len(changed)
+    assert {key for key, value in revisions(cluster).items() if value == "no-slack"} == changed
+    assert not removed.drifted
+    assert removed.unchanged == applied - len(removed.pruned) - len(changed)
+
+
+def test_rules_changed_while_no_leader_ran_apply_only_what_they_change_and_are_not_drift(
+) -> None:
     cluster = MemoryCluster(["shop"])
     policy = example_policy()
     first = reconciler_for(cluster).reconcile(policy, NOW)
-    # Every object names the rules revision, so every document changes.
-    changed = dataclasses.replace(policy, revision="newer")
-    takeover = reconciler_for(cluster).reconcile(changed, NOW)
-    assert takeover.applied == first.applied and not takeover.drifted
+    cluster.patches = 0
+    reworded = reconciler_for(cluster).reconcile(
+        dataclasses.replace(policy, revision="reworded"), NOW)
+    assert cluster.patches == reworded.applied == 0 and reworded.unchanged == first.applied
+    takeover = reconciler_for(cluster).reconcile(without(policy, "slack", revision="no-slack"),
+                                                 NOW)
+    assert 0 < takeover.applied == cluster.patches < first.applied - len(takeover.pruned)
+    assert not takeover.drifted
+    # Edited while no leader ran and changed by the rules too: applied, and counted as drift
+    # only when the apply puts back what was applied before.
+    fence = ObjectKey("networking.k8s.io/v1", "NetworkPolicy", "shop", "egressguard-fence")
+    cluster.edit(fence)
+    cluster.patches = 0
+    healed = reconciler_for(cluster).reconcile(without(policy, "slack", revision="later"), NOW)
+    assert cluster.patches == healed.applied == 1 and healed.drifted == [fence]
+    assert cluster.objects[fence]["spec"] != {"edited": True}
 
 
 def test_objects_applied_without_a_digest_are_applied_once_and_not_counted_as_drift() -> None:

@@ -16,6 +16,7 @@ from webhook.controller.stamp import (
     first_mismatch,
     foreign_managers,
     stamped,
+    with_revision,
 )
 from webhook.render import RenderMode, RenderOptions
 
@@ -192,3 +193,41 @@ def test_an_object_that_cannot_be_read_is_not_in_step() -> None:
     assert difference(obj, DOCUMENT, digest(DOCUMENT)) == "no digest"
     obj["metadata"] = ["not", "a", "map"]
     assert difference(obj, DOCUMENT, digest(DOCUMENT)) == "unreadable (AttributeError)"
+
+
+REVISION = "egressguard.io/rules-revision"
+
+
+def revised(revision: str) -> dict[str, Any]:
+    document = copy.deepcopy(DOCUMENT)
+    document["metadata"]["annotations"] = {REVISION: revision, "other": "kept"}
+    return document
+
+
+def test_a_document_takes_the_revision_the_earlier_object_carries() -> None:
+    earlier = live(revised("first"))
+    kept = with_revision(revised("second"), REVISION, earlier)
+    assert kept == revised("first")
+    # The rest of the document stays as the new rules have it, so any other difference
+    # still shows when the object is compared with it.
+    changed = revised("second")
+    changed["spec"]["enabled"] = False
+    assert with_revision(changed, REVISION, earlier)["spec"]["enabled"] is False
+    assert difference(earlier, with_revision(changed, REVISION, earlier),
+                      digest(with_revision(changed, REVISION, earlier))) is not None
+    assert difference(earlier, kept, digest(kept)) is None
+
+
+@pytest.mark.parametrize("earlier", [
+    None, {}, {"metadata": None}, {"metadata": []}, {"metadata": {"annotations": []}},
+    {"metadata": {"annotations": {}}}, {"metadata": {"annotations": {REVISION: 7}}},
+    {"metadata": {"annotations": {REVISION: "second"}}},
+])
+def test_without_a_readable_earlier_revision_the_document_is_left_as_it_is(
+        earlier: dict[str, Any] | None) -> None:
+    document = revised("second")
+    assert with_revision(document, REVISION, earlier) is document
+
+
+def test_a_document_without_the_revision_annotation_gets_none() -> None:
+    assert with_revision(DOCUMENT, REVISION, live(revised("first"))) is DOCUMENT

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from webhook.controller.stamp import digest, stamped
+from webhook.controller.kinds import managed_kind
+from webhook.controller.stamp import digest, stamped, with_revision
 
 from .cluster import webhook_kubeconfig
 from .controlplane import ADMIN, ControlPlane
@@ -193,28 +194,51 @@ def test_render_output_applies_server_side_and_is_what_the_controller_applied(
               if item["metadata"]["name"] not in
               ("kube-system", "kube-public", "kube-node-lease", "egressguard-system")]
     time.sleep(2)
-    before = managed_versions(admin)
     rendered = subprocess.run(
         egressguard_argv("render", "--rules", str(controller_rules), "--mode",
                          "istio-sidecar", "--now", LAPSED, *fenced),
         capture_output=True, text=True, check=True, cwd=REPO, env=local_env()).stdout
+    rendered_documents = [document for document in yaml.safe_load_all(rendered) if document]
+    live = managed_objects(admin, rendered_documents)
     # The controller's applies carry one annotation more than render writes: the digest of
-    # render's document, which is how a new leader knows an object is in step.
-    documents = [stamped(document, digest(document))
-                 for document in yaml.safe_load_all(rendered) if document]
+    # render's document, which is how a new leader knows an object is in step. And an object
+    # that a rules change (the removed destination) left as it was keeps the revision it was
+    # applied at, where render names the current one.
+    documents = []
+    for document in rendered_documents:
+        document = with_revision(document, REVISION, live[object_name(document)])
+        documents.append(stamped(document, digest(document)))
+    if admin.get_json("serviceentry", "-n", "istio-egress", "pypi") is None:  # removed above
+        revisions = {item["metadata"]["annotations"][REVISION] for item in live.values()}
+        assert len(revisions) == 2, "removing a destination changed some objects, not all"
     applied = admin.run("apply", "--server-side", "--field-manager=egressguard", "-f", "-",
                         stdin=documents, check=True)
     assert "serverside-applied" in applied.stdout
     # Identical content from the same manager changes nothing: no object got a new version.
-    assert managed_versions(admin) == before
+    assert versions(managed_objects(admin, rendered_documents)) == versions(live)
 
 
-def managed_versions(admin: Kubectl) -> dict[str, str]:
-    kinds = ("networkpolicies,serviceentries.networking.istio.io,gateways.networking.istio.io,"
-             "virtualservices,destinationrules,authorizationpolicies")
+def object_name(item: dict[str, Any]) -> str:
+    return f"{item['kind']}/{item['metadata'].get('namespace')}/{item['metadata']['name']}"
+
+
+REVISION = "egressguard.io/rules-revision"
+LISTED_KINDS = ("networkpolicies,serviceentries.networking.istio.io,gateways.networking.istio.io,"
+                "virtualservices,destinationrules,authorizationpolicies")
+
+
+def managed_objects(admin: Kubectl, documents: list[dict[str, Any]] | None = None
+                    ) -> dict[str, dict[str, Any]]:
+    """Our objects of the usual kinds, or of every kind among ``documents``."""
+    kinds = LISTED_KINDS if documents is None else ",".join(sorted({
+        ".".join(filter(None, (kind.plural, kind.group)))
+        for kind in (managed_kind(d["apiVersion"], d["kind"]) for d in documents)}))
     listed = admin.get_json(kinds, "-A", "-l", "app.kubernetes.io/managed-by=egressguard")
-    return {f"{item['kind']}/{item['metadata'].get('namespace')}/{item['metadata']['name']}":
-            item["metadata"]["resourceVersion"] for item in listed["items"]}
+    return {object_name(item): item for item in (listed or {}).get("items", ())}
+
+
+def versions(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: item["metadata"]["resourceVersion"] for name, item in objects.items()}
 
 
 def test_the_other_replica_takes_over_within_the_lease(
@@ -302,8 +326,8 @@ def test_a_new_leader_puts_back_edits_made_while_none_ran_and_sends_nothing_else
     assert entry["spec"].get("resolution") == "DNS"
 
     # The next leader of the unchanged cluster applies nothing.
-    versions = managed_versions(admin)
+    before = versions(managed_objects(admin))
     successor = lead_alone(admin, replicas, "d")
     applied, unchanged, put_back = first_reconcile(successor)
     assert (applied, put_back) == (0, 0) and unchanged > 0
-    assert managed_versions(admin) == versions
+    assert versions(managed_objects(admin)) == before

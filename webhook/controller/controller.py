@@ -9,7 +9,10 @@ unchanged objects stay unchanged), counts as drift any object we had applied wit
 content that the apply changed (someone edited or deleted it; the apply put it back), and
 deletes our objects the rules no longer produce. What is in step is known from memory for
 objects this leader applied, and from the object itself (``stamp``) for the others, so that
-a new leader's first reconcile of an unchanged cluster sends no apply either.
+a new leader's first reconcile of an unchanged cluster sends no apply either. Every rules
+change makes a new revision, which every rendered object names: an object the change leaves
+as it was otherwise is judged with the revision it carries, so only what a rules change
+changes is applied again.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from webhook.controller.desired import (
 )
 from webhook.controller.election import run_election
 from webhook.controller.options import ControllerOptions
-from webhook.controller.stamp import difference, digest, live_digest, stamped
+from webhook.controller.stamp import difference, digest, live_digest, stamped, with_revision
 from webhook.model.rules import Policy
 from webhook.render import RenderMode, RenderOptions
+from webhook.render.objects import REVISION
 
 log = logging.getLogger("egressguard.controller")
 
@@ -96,6 +100,7 @@ class Reconciler:
         live = {key_of(obj): obj for obj in listed}
         outcome = Outcome()
         existing = set(names)
+        revision_key = f"{policy.config.label_prefix}/{REVISION}"
         for key, document in desired.items():
             if key.namespace and key.namespace not in existing:
                 outcome.waiting.append(key)
@@ -103,22 +108,26 @@ class Reconciler:
             found = live.get(key)
             version = _version(found)
             before = self._applied.get(key)
-            remembered = before is not None and before[0] == document
-            value = digest(document)
+            # A rules change that leaves this object as it was changes only its revision
+            # annotation: judged as the document of the revision it carries, it stays.
+            earlier = found if found is not None else before[0] if before is not None else None
+            kept = with_revision(document, revision_key, earlier)
+            remembered = before is not None and before[0] == kept
+            value = digest(kept)
             if remembered and before is not None and version == before[1]:
                 outcome.unchanged += 1
                 continue
             why = None
             if not remembered and found is not None:
-                why = difference(found, document, value)
+                why = difference(found, kept, value)
                 if why is None:  # applied as it is now by an earlier leader, untouched since
-                    self._applied[key] = (document, version)
+                    self._applied[key] = (kept, version)
                     outcome.unchanged += 1
                     continue
             # Applied with this content before (by us or an earlier leader): a change the
             # apply undoes was someone else's.
             ours = remembered or (found is not None and live_digest(found) == value)
-            applied = self.cluster.apply(key, stamped(document, value))
+            applied = self.cluster.apply(key, stamped(document, digest(document)))
             if ours and applied != version:
                 outcome.drifted.append(key)
                 log.warning("%s was changed or deleted by someone else%s; put it back", key,

@@ -52,6 +52,22 @@ def stamped(document: Mapping[str, Any], value: str) -> Document:
     return applied
 
 
+def with_revision(document: Document, key: str, earlier: Mapping[str, Any] | None
+                  ) -> Document:
+    """``document`` with the rules revision (annotation ``key``) that ``earlier``, the live
+    object or what this leader applied, carries: a rules change that leaves the rest of the
+    document as it was does not make it a different document. ``document`` itself when
+    ``earlier`` names no revision, or the same one."""
+    meta = earlier.get("metadata") if earlier else None
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    carried = annotations.get(key) if isinstance(annotations, Mapping) else None
+    ours = document["metadata"].get("annotations") or {}
+    if not isinstance(carried, str) or key not in ours or ours[key] == carried:
+        return document
+    metadata = {**document["metadata"], "annotations": {**ours, key: carried}}
+    return {**document, "metadata": metadata}
+
+
 def live_digest(live: Mapping[str, Any]) -> str | None:
     annotations = (live.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(DIGEST_ANNOTATION) if isinstance(annotations, Mapping) else None

@@ -20,6 +20,9 @@ Document = dict[str, Any]
 
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "egressguard"
+# The annotation (under the label prefix) naming the rules revision an object was rendered
+# from; the controller leaves it as it was on objects a rules change does not change.
+REVISION = "rules-revision"
 NAME_LIMIT = 63
 
 
@@ -64,7 +67,7 @@ class Context:
             meta["namespace"] = namespace
         meta["labels"] = {**(labels or {}), MANAGED_BY_KEY: MANAGED_BY}
         meta["annotations"] = {
-            self.key("rules-revision"): self.policy.revision,
+            self.key(REVISION): self.policy.revision,
             **(annotations or {}),
         }
         return meta
