@@ -131,6 +131,21 @@ def test_a_second_reconcile_changes_nothing_and_an_edited_object_is_put_back() -
     assert cluster.objects[fence].get("spec") != {"edited": True}
 
 
+def test_status_reported_by_another_controller_sends_nothing() -> None:
+    cluster = MemoryCluster(["shop"])
+    reconciler = reconciler_for(cluster)
+    first = reconciler.reconcile(example_policy(), NOW)
+    fence = ObjectKey("networking.k8s.io/v1", "NetworkPolicy", "shop", "egressguard-fence")
+    cluster.report_status(fence)  # moves the resourceVersion this leader remembers
+    cluster.patches = 0
+    again = reconciler.reconcile(example_policy(), NOW)
+    assert cluster.patches == again.applied == 0 and again.unchanged == first.applied
+    # And an edit after the report is still put back, as drift.
+    cluster.edit(fence)
+    healed = reconciler.reconcile(example_policy(), NOW)
+    assert healed.drifted == [fence] and cluster.patches == healed.applied == 1
+
+
 def test_a_new_leader_sends_nothing_for_an_unchanged_cluster() -> None:
     cluster = MemoryCluster(["shop", "no-grants"])
     first = reconciler_for(cluster).reconcile(example_policy(), NOW)

@@ -88,9 +88,9 @@ class Reconciler:
     def reconcile(self, policy: Policy, now: datetime) -> Outcome:
         """Lists our objects of every kind first. A desired object is left alone (no
         request) when this leader applied the same content and its resourceVersion has not
-        moved since, or, not applied by this leader, when the object shows it is in step
-        (``stamp.difference``); every other desired object is applied. What the rules no
-        longer produce is deleted."""
+        moved since, or else when the object shows it is in step (``stamp.difference``: a
+        version moved by a status report, or an object an earlier leader applied); every
+        other desired object is applied. What the rules no longer produce is deleted."""
         started, requests = time.perf_counter(), self.cluster.requests
         names, _ = self.cluster.namespaces()
         options = self._at(now)
@@ -118,9 +118,10 @@ class Reconciler:
                 outcome.unchanged += 1
                 continue
             why = None
-            if not remembered and found is not None:
+            if found is not None:
                 why = difference(found, kept, value)
-                if why is None:  # applied as it is now by an earlier leader, untouched since
+                if why is None:  # as applied (by an earlier leader, or by this one before
+                    # another controller reported status), untouched since
                     self._applied[key] = (kept, version)
                     outcome.unchanged += 1
                     continue
