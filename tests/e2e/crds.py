@@ -105,6 +105,8 @@ CRD_FILES: tuple[CrdFile, ...] = (
     _policy_api("v0.3.0", "config/crd/standard", "clusternetworkpolicies"),
     _cilium("ciliumnetworkpolicies"),
     _cilium("ciliumclusterwidenetworkpolicies"),
+    _cilium("ciliumenvoyconfigs"),
+    _cilium("ciliumclusterwideenvoyconfigs"),
     _calico("networkpolicies"),
     _calico("globalnetworkpolicies"),
     _calico("networksets"),

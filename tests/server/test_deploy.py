@@ -42,6 +42,8 @@ RESOURCES = {
     "TLSRoute": "tlsroutes", "TCPRoute": "tcproutes", "GRPCRoute": "grpcroutes",
     "UDPRoute": "udproutes", "CiliumNetworkPolicy": "ciliumnetworkpolicies",
     "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicies",
+    "CiliumEnvoyConfig": "ciliumenvoyconfigs",
+    "CiliumClusterwideEnvoyConfig": "ciliumclusterwideenvoyconfigs",
     "GlobalNetworkPolicy": "globalnetworkpolicies",
     "AdminNetworkPolicy": "adminnetworkpolicies",
     "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies",

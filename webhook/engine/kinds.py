@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from webhook.engine import (
     cilium,
+    cilium_envoy,
     cni_policies,
     envoyfilter,
     gateways,
@@ -87,6 +88,10 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("networking.k8s.io", "NetworkPolicy"): _fence(network.judge_network_policy),
     ("cilium.io", "CiliumNetworkPolicy"): _fence(cilium.judge_cilium_policy),
     ("cilium.io", "CiliumClusterwideNetworkPolicy"): _fence(cilium.judge_cilium_policy),
+    ("cilium.io", "CiliumEnvoyConfig"): KindHandler(state=cilium_envoy.judge_envoy_config),
+    ("cilium.io", "CiliumClusterwideEnvoyConfig"): KindHandler(
+        state=cilium_envoy.judge_envoy_config
+    ),
     ("crd.projectcalico.org", "NetworkPolicy"): _fence(cni_policies.judge_calico_policy),
     ("crd.projectcalico.org", "GlobalNetworkPolicy"): _fence(cni_policies.judge_calico_policy),
     ("crd.projectcalico.org", "NetworkSet"): KindHandler(
