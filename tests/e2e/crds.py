@@ -107,6 +107,7 @@ CRD_FILES: tuple[CrdFile, ...] = (
     _cilium("ciliumclusterwidenetworkpolicies"),
     _cilium("ciliumenvoyconfigs"),
     _cilium("ciliumclusterwideenvoyconfigs"),
+    _cilium("ciliumlocalredirectpolicies"),
     _calico("networkpolicies"),
     _calico("globalnetworkpolicies"),
     _calico("networksets"),

@@ -44,6 +44,7 @@ RESOURCES = {
     "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicies",
     "CiliumEnvoyConfig": "ciliumenvoyconfigs",
     "CiliumClusterwideEnvoyConfig": "ciliumclusterwideenvoyconfigs",
+    "CiliumLocalRedirectPolicy": "ciliumlocalredirectpolicies",
     "GlobalNetworkPolicy": "globalnetworkpolicies",
     "AdminNetworkPolicy": "adminnetworkpolicies",
     "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies",

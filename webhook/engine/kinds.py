@@ -92,6 +92,7 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     ("cilium.io", "CiliumClusterwideEnvoyConfig"): KindHandler(
         state=cilium_envoy.judge_envoy_config
     ),
+    ("cilium.io", "CiliumLocalRedirectPolicy"): KindHandler(state=network.judge_local_redirect),
     ("crd.projectcalico.org", "NetworkPolicy"): _fence(cni_policies.judge_calico_policy),
     ("crd.projectcalico.org", "GlobalNetworkPolicy"): _fence(cni_policies.judge_calico_policy),
     ("crd.projectcalico.org", "NetworkSet"): KindHandler(

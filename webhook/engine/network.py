@@ -173,6 +173,30 @@ def _external_ips(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
     return found
 
 
+def judge_local_redirect(ctx: Context, obj: JSONObject) -> Findings:
+    """``external-ip`` for a CiliumLocalRedirectPolicy whose frontend address is outside the
+    internal ranges.
+
+    Cilium redirects traffic to ``spec.redirectFrontend.addressMatcher.ip`` from every pod on
+    a node, in any namespace, to the policy's own pods there: at a public address, the
+    gateway's own connections to it. (A ``serviceMatcher`` must name a Service of the policy's
+    own namespace.)"""
+    frontend = as_dict(as_dict(obj.get("spec")).get("redirectFrontend"))
+    if "addressMatcher" not in frontend:
+        return Findings()
+    address = as_dict(frontend.get("addressMatcher")).get("ip")
+    if isinstance(address, str) and ctx.policy.config.internal_ranges.contains(address):
+        return Findings()
+    message = (
+        f"redirect address {fieldpath.shown(address)} is outside the internal ranges: Cilium "
+        "would send every pod's traffic to it on a node, the gateway's too, to this policy's "
+        "pods; use an internal address"
+    )
+    shown = address if isinstance(address, str) else ""
+    return Findings(violations=(Violation(
+        Code.EXTERNAL_IP, message, "spec.redirectFrontend.addressMatcher.ip", value=shown),))
+
+
 def judge_service(ctx: Context, obj: JSONObject) -> Findings:
     """``externalname-service`` (Istio treats an ExternalName as an approved external host)
     and ``external-ip``."""
