@@ -1,4 +1,4 @@
-"""The load results as a person reads them: the table, the goals of issue 7, and a chart."""
+"""The load results as a person reads them: the table, the performance goals, and a chart."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def _step(load: dict[str, Any], server: str, rate: int) -> dict[str, Any] | None
 
 
 def goals(load: dict[str, Any], large: str) -> list[dict[str, Any]]:
-    """Each goal of issue 7 with what this run measured (ratios within the one run)."""
+    """Each performance goal with what this run measured (ratios within the one run)."""
     found: list[dict[str, Any]] = []
 
     def goal(name: str, value: float | None, limit: float, *, at_most: bool,
@@ -119,7 +119,7 @@ def goals(load: dict[str, Any], large: str) -> list[dict[str, Any]]:
     goal("saturation throughput / OPA's", ratio(saturation["egressguard"], saturation["opa"]),
          1.0, at_most=False)
     goal("  the same per server CPU second / OPA's", ratio(per_core["egressguard"],
-                                                            per_core["opa"]), 1.0,
+                                                            per_core["opa"]), 3.0,
          at_most=False)
     goal(f"p99 at {GOAL_RATE} rps, 100,000 grants / 10 grants", ratio(
         (big or {}).get("latency_ms", {}).get("p99"),
@@ -132,7 +132,7 @@ def goals(load: dict[str, Any], large: str) -> list[dict[str, Any]]:
 
 
 def goals_table(found: list[dict[str, Any]]) -> str:
-    lines = ["goals (issue 7), this run:"]
+    lines = ["goals, this run:"]
     for item in found:
         state = {True: "holds", False: "DOES NOT HOLD", None: "not measured"}[item["holds"]]
         sign = "<=" if "p99" in item["goal"] or "RSS" in item["goal"] else ">="
