@@ -15,8 +15,10 @@ per call each.
 
 The floor of this request path: the same closed loop against, in turn, egressguard as it
 is; egressguard with the engine's decision taken from the first answer to the same review
-(no judging), then also without the audit line and the metrics; and the null webhook
-(``bench.null``: the same listener, TLS, body reading and decoding, nothing else). Each row
+(no judging), then also without the audit line and the metrics, then with the null
+webhook's handler in place of egressguard's (what egressguard's listener, middleware and
+application cost by themselves); and the null webhook (``bench.null``: the same listener,
+TLS, body reading and decoding, nothing else). Each row
 gives answers per second and per CPU second of the whole process, and that as a share of
 the null's: what judging, auditing and counting cost, and what the rest of the request path
 costs even without them.
@@ -38,7 +40,7 @@ from typing import Any
 import orjson
 
 from bench.corpus import SIZES
-from bench.null import serve_null
+from bench.null import allow, serve_null
 from bench.profile import InProcess, in_process
 from webhook.engine import evaluate
 from webhook.model.decision import Decision
@@ -120,13 +122,16 @@ FLOOR: tuple[tuple[str, frozenset[str]], ...] = (
     ("egressguard", frozenset()),
     ("  no judging", frozenset({"engine"})),
     ("  no judging, audit, metrics", frozenset({"engine", "audit", "metrics"})),
+    ("  the null webhook's handler", frozenset({"handler"})),
 )
 
 
 @contextmanager
 def left_out(parts: frozenset[str]) -> Iterator[None]:
     """egressguard with ``parts`` (engine, audit, metrics) taken out of the request path:
-    the engine answers each review with its first decision for the same uid."""
+    the engine answers each review with its first decision for the same uid; with
+    ``handler``, the null webhook's handler answers in place of ``/mutate`` and
+    ``/validate``, behind egressguard's own listener, middleware and application."""
     replaced: list[tuple[Any, str, Any]] = []
 
     def replace(owner: Any, name: str, value: Any) -> None:
@@ -146,6 +151,9 @@ def left_out(parts: frozenset[str]) -> Iterator[None]:
         replace(AuditLog, "record", lambda self, **kwargs: None)
     if "metrics" in parts:
         replace(Metrics, "observe", lambda self, **kwargs: None)
+    if "handler" in parts:
+        replace(admission, "mutate", allow)
+        replace(admission, "validate", allow)
     try:
         yield
     finally:

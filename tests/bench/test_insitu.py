@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from bench.insitu import left_out
+from bench.null import allow
 from bench.reviews import pod_mix
 from tests.example_policy import NOW, example_policy
 from webhook.model.review import parse_review
@@ -28,9 +29,15 @@ def test_without_the_engine_a_review_gets_the_first_answer_for_its_uid() -> None
         assert evaluate(other, policy, now=NOW, namespace_labels={}) is not answer
 
 
+def parts() -> tuple[Any, ...]:
+    return (vars(admission)["evaluate"], AuditLog.record, Metrics.observe, admission.mutate,
+            admission.validate)
+
+
 def test_every_part_left_out_is_put_back() -> None:
-    before = (vars(admission)["evaluate"], AuditLog.record, Metrics.observe)
-    with left_out(frozenset({"engine", "audit", "metrics"})):
-        during = (vars(admission)["evaluate"], AuditLog.record, Metrics.observe)
+    before = parts()
+    with left_out(frozenset({"engine", "audit", "metrics", "handler"})):
+        during = parts()
         assert all(a is not b for a, b in zip(before, during, strict=True))
-    assert (vars(admission)["evaluate"], AuditLog.record, Metrics.observe) == before
+        assert admission.mutate is admission.validate is allow
+    assert parts() == before
