@@ -22,7 +22,7 @@ from . import reviews
 from .conftest import Pki
 from .process import ServeProcess, serving
 
-pytestmark = [pytest.mark.under_load, pytest.mark.alone]
+pytestmark = [pytest.mark.under_load]
 
 RATE = 500  # reviews a second
 SECONDS = 4.0
