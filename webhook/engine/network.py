@@ -179,9 +179,21 @@ def judge_local_redirect(ctx: Context, obj: JSONObject) -> Findings:
 
     Cilium redirects traffic to ``spec.redirectFrontend.addressMatcher.ip`` from every pod on
     a node, in any namespace, to the policy's own pods there: at a public address, the
-    gateway's own connections to it. (A ``serviceMatcher`` must name a Service of the policy's
-    own namespace.)"""
+    gateway's own connections to it. A ``serviceMatcher`` may name only a Service of the
+    policy's own namespace (as Cilium's CRD says): one elsewhere (the cluster DNS, a gateway)
+    would take other namespaces' traffic, so it is refused however Cilium treats it."""
     frontend = as_dict(as_dict(obj.get("spec")).get("redirectFrontend"))
+    if "serviceMatcher" in frontend:
+        service = as_dict(frontend.get("serviceMatcher"))
+        namespace = service.get("namespace")
+        if namespace == ctx.namespace:
+            return Findings()
+        message = (f"a local redirect of Service {fieldpath.shown(service.get('serviceName'))} "
+                   f"in namespace {fieldpath.shown(namespace)} would take that namespace's "
+                   "traffic on a node; redirect only Services of this policy's namespace")
+        return Findings(violations=(Violation(
+            Code.EXTERNAL_IP, message, "spec.redirectFrontend.serviceMatcher.namespace",
+            value=str(namespace)),))
     if "addressMatcher" not in frontend:
         return Findings()
     address = as_dict(frontend.get("addressMatcher")).get("ip")
