@@ -19,9 +19,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.admission import request
 from webhook.engine import evaluate
 from webhook.loader import load_repository
-from webhook.model.review import AdmissionRequest, GroupVersionKind, UserInfo
+from webhook.model.review import UserInfo
 from webhook.model.rules import Policy
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -253,10 +254,9 @@ def test_the_engine_refuses_every_pod_the_oracle_finds_a_way_out_of(
     pod = injected_pod()
     for part in parts:
         apply(pod, part)
-    request = AdmissionRequest(
-        uid="o", kind=GroupVersionKind("", "v1", "Pod"), operation="CREATE", namespace="shop",
-        user=UserInfo("developer@example.com"), object=copy.deepcopy(pod))
-    decision = evaluate(request, policy(), now=NOW, namespace_labels=labels)
+    judged = request(copy.deepcopy(pod), kind=("", "v1", "Pod"), namespace="shop",
+                     user=UserInfo("developer@example.com"))
+    decision = evaluate(judged, policy(), now=NOW, namespace_labels=labels)
     ways_out = escapes(pod)
     assert decision.allowed is not bool(ways_out), (parts, ways_out, decision.messages)
 

@@ -28,10 +28,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import admission
 from tests.test_cases import ALL_CASES, REPO, Case, policy_at, request_of
 from webhook.engine import evaluate
 from webhook.engine.kinds import judged_kinds
-from webhook.model.review import AdmissionRequest, GroupVersionKind, UserInfo
+from webhook.model.review import AdmissionRequest, UserInfo
 
 ENGINE = REPO / "webhook" / "engine"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -243,16 +244,12 @@ def test_engine_never_raises_on_any_object(
     data: st.DataObject, kind: tuple[str, str], operation: str, namespace: str,
 ) -> None:
     objects = st.dictionaries(st.sampled_from(field_names()), json_values(), max_size=5)
-    request = AdmissionRequest(
-        uid="p",
-        kind=GroupVersionKind(kind[0], "v1", kind[1]),
-        operation=operation,
-        namespace=namespace,
+    judged = admission.request(
+        None if operation == "DELETE" else data.draw(objects, label="object"),
+        kind=(kind[0], "v1", kind[1]), operation=operation, namespace=namespace, name="",
         user=UserInfo("dev"),
-        object=None if operation == "DELETE" else data.draw(objects, label="object"),
-        old_object=None if operation == "CREATE" else data.draw(st.none() | objects,
-                                                                label="old"),
+        old=None if operation == "CREATE" else data.draw(st.none() | objects, label="old"),
     )
-    decision = evaluate(request, policy_at(REPO / "rules"), now=NOW,
+    decision = evaluate(judged, policy_at(REPO / "rules"), now=NOW,
                         namespace_labels=data.draw(st.none() | st.just({})))
     assert decision.allowed or decision.codes

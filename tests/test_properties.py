@@ -13,9 +13,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.admission import request
 from webhook.engine import evaluate
 from webhook.loader import load_repository
-from webhook.model.review import AdmissionRequest, GroupVersionKind, UserInfo
+from webhook.model.review import UserInfo
 from webhook.model.rules import Policy
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -138,15 +139,9 @@ pods = st.fixed_dictionaries(
 def test_engine_agrees_with_an_independent_oracle_on_pod_bypass_attempts(
     pod: dict[str, Any],
 ) -> None:
-    request = AdmissionRequest(
-        uid="d",
-        kind=GroupVersionKind("", "v1", "Pod"),
-        operation="CREATE",
-        namespace="shop",
-        user=UserInfo("dev"),
-        object=pod,
-    )
-    decision = evaluate(request, policy(), now=NOW, namespace_labels={})
+    judged = request(pod, kind=("", "v1", "Pod"), namespace="shop", name="",
+                     user=UserInfo("dev"))
+    decision = evaluate(judged, policy(), now=NOW, namespace_labels={})
     expected = oracle_codes(pod)
     assert set(decision.codes) == expected, (decision.messages, pod)
     assert decision.allowed is (not expected)

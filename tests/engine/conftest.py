@@ -12,10 +12,11 @@ from typing import Any, Protocol
 
 import pytest
 
+from tests.admission import request
 from tests.example_policy import CONFIG, NOW, example_policy
 from webhook.engine import evaluate
 from webhook.model.decision import Decision
-from webhook.model.review import AdmissionRequest, GroupVersionKind, UserInfo
+from webhook.model.review import GroupVersionKind, UserInfo
 from webhook.model.rules import Policy
 
 DEVELOPER = UserInfo(username="developer@example.com", groups=("system:authenticated",))
@@ -73,19 +74,10 @@ def judge(policy: Policy) -> Judge:
         assert body is not None
         metadata = body.get("metadata", {})
         ns = namespace if namespace is not None else metadata.get("namespace", "default")
-        request = AdmissionRequest(
-            uid="test",
-            kind=KINDS[body["kind"]],
-            operation=operation,
-            sub_resource=sub_resource,
-            name=metadata.get("name", ""),
-            namespace=ns,
-            user=user,
-            object=obj,
-            old_object=old,
-        )
+        judged = request(obj, kind=KINDS[body["kind"]], operation=operation,
+                         sub_resource=sub_resource, namespace=ns, user=user, old=old)
         labels = {CONFIG.mode_label: mode} if mode is not None else {}
-        return evaluate(request, policy, now=now, namespace_labels=labels)
+        return evaluate(judged, policy, now=now, namespace_labels=labels)
 
     return run
 

@@ -7,21 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests import admission
 from tests.example_policy import NOW, example_policy
 from webhook.engine import evaluate
 from webhook.model.decision import Decision
-from webhook.model.review import AdmissionRequest, GroupVersionKind, UserInfo
+from webhook.model.review import AdmissionRequest, UserInfo
 
 DEVELOPER = UserInfo(username="developer@example.com", groups=("developers",))
 SECURITY_ADMIN = UserInfo(username="security-admin")
 SECURITY_GROUP = UserInfo(username="alice", groups=("egressguard:security",))
 ARGOCD = UserInfo(username="system:serviceaccount:argocd:argocd-application-controller")
-
-def _gvk(obj: dict[str, Any]) -> GroupVersionKind:
-    api_version = obj.get("apiVersion", "v1")
-    group, _, version = str(api_version).rpartition("/")
-    return GroupVersionKind(group, version, str(obj.get("kind", "")))
-
 
 def request(
     obj: dict[str, Any] | None,
@@ -32,23 +27,8 @@ def request(
     user: UserInfo = DEVELOPER,
 ) -> AdmissionRequest:
     """The AdmissionRequest the API server sends for this object (or old object)."""
-    subject = obj if obj is not None else old
-    assert subject is not None
-    meta = subject.get("metadata", {})
-    if namespace is None:
-        namespace = meta.get("namespace", "")
-        if subject.get("kind") == "Namespace":
-            namespace = meta.get("name", "")  # as the API server sends it since 1.20
-    return AdmissionRequest(
-        uid="test",
-        kind=_gvk(subject),
-        operation=operation,
-        name=meta.get("name", ""),
-        namespace=namespace,
-        user=user,
-        object=obj,
-        old_object=old,
-    )
+    return admission.request(obj, old=old, operation=operation, namespace=namespace,
+                             user=user)
 
 
 def judge(

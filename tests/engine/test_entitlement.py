@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import jsonpatch
 import pytest
 
+from tests.admission import request
 from tests.engine.conftest import DEVELOPER, Judge, PodFactory
 from tests.example_policy import CONFIG, DESTINATIONS, GRANTS, NOW
 from webhook.engine import evaluate
 from webhook.engine.entitlement import MAX_REQUEST_ENTRIES, EgressRequest, parse_requests
-from webhook.model.review import AdmissionRequest, GroupVersionKind
 from webhook.model.rules import Policy
 
 EGRESS = "egressguard.io/egress"
@@ -203,15 +203,8 @@ def test_patch_creates_the_labels_map_when_it_is_absent_or_null(
 def test_patch_escapes_tilde_and_slash_in_json_pointers(pod: PodFactory) -> None:
     config = dataclasses.replace(CONFIG, label_prefix="a~b/c")
     policy = Policy.build(config=config, destinations=DESTINATIONS, grants=GRANTS)
-    request = AdmissionRequest(
-        uid="t",
-        kind=GroupVersionKind("", "v1", "Pod"),
-        operation="CREATE",
-        namespace="shop",
-        user=DEVELOPER,
-        object=pod(service_account="default", labels={}),
-    )
-    decision = evaluate(request, policy, now=NOW, namespace_labels={})
+    judged = request(pod(service_account="default", labels={}), user=DEVELOPER)
+    decision = evaluate(judged, policy, now=NOW, namespace_labels={})
     assert decision.patch == (
         {"op": "add", "path": "/metadata/labels/a~0b~1c~1allow-slack", "value": "true"},
     )

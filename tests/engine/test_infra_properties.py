@@ -11,10 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.admission import request
 from tests.engine.infra_policy import NOW, example_policy
 from webhook.engine import evaluate, istio, namespaces, network
 from webhook.engine.context import Context
-from webhook.model.review import AdmissionRequest, GroupVersionKind, UserInfo
+from webhook.model.review import AdmissionRequest, UserInfo
 
 SETTINGS = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -67,12 +68,10 @@ NAMESPACES = ["", "shop", "istio-system", "istio-egress", "payments-egress"]
 
 def request_for(kind: tuple[str, str], operation: str, new: Any, old: Any, namespace: str,
                 name: str) -> AdmissionRequest:
-    return AdmissionRequest(
-        uid="prop", kind=GroupVersionKind(kind[0], "v1", kind[1]), operation=operation,
-        name=name, namespace=namespace, user=UserInfo("developer@example.com"),
-        object=None if operation == "DELETE" else new,
-        old_object=None if operation == "CREATE" else old,
-    )
+    return request(None if operation == "DELETE" else new, kind=(kind[0], "v1", kind[1]),
+                   operation=operation, name=name, namespace=namespace,
+                   user=UserInfo("developer@example.com"),
+                   old=None if operation == "CREATE" else old)
 
 
 @SETTINGS

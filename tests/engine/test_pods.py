@@ -12,11 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.admission import request
 from tests.engine.conftest import KINDS, Judge, PodFactory, make_pod
 from tests.example_policy import NOW, example_policy
 from webhook.engine.context import Context
 from webhook.engine.pods import judge_pod, judge_workload
-from webhook.model.review import AdmissionRequest, UserInfo
+from webhook.model.review import UserInfo
 
 NET_ADMIN = {"securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}
 
@@ -348,15 +349,9 @@ def test_mesh_container_command_of_any_shape_is_judged_not_raised(judge: Judge) 
 def test_pod_checks_never_raise_on_any_json(
     obj: dict[str, Any], kind: str, operation: str, namespace: str
 ) -> None:
-    request = AdmissionRequest(
-        uid="p",
-        kind=KINDS[kind],
-        operation=operation,
-        namespace=namespace,
-        user=UserInfo("dev"),
-        object=obj,
-    )
-    ctx = Context(request=request, policy=POLICY, now=NOW, namespace=namespace, trusted=False)
+    judged = request(obj, kind=KINDS[kind], operation=operation, namespace=namespace,
+                     name="", user=UserInfo("dev"))
+    ctx = Context(request=judged, policy=POLICY, now=NOW, namespace=namespace, trusted=False)
     found = judge_pod(ctx, obj) if kind == "Pod" else judge_workload(ctx, obj)
     assert all(len(v.message) < 200 for v in found.violations)
     assert all(isinstance(op["path"], str) for op in found.patch)
@@ -460,15 +455,9 @@ pod_shaped = st.fixed_dictionaries(
 def test_pod_checks_never_raise_on_pod_shaped_json_with_hostile_leaves(
     obj: dict[str, Any], operation: str
 ) -> None:
-    request = AdmissionRequest(
-        uid="p",
-        kind=KINDS["Pod"],
-        operation=operation,
-        namespace="shop",
-        user=UserInfo("dev"),
-        object=obj,
-    )
-    ctx = Context(request=request, policy=POLICY, now=NOW, namespace="shop", trusted=False)
+    judged = request(obj, kind=KINDS["Pod"], operation=operation, namespace="shop", name="",
+                     user=UserInfo("dev"))
+    ctx = Context(request=judged, policy=POLICY, now=NOW, namespace="shop", trusted=False)
     found = judge_pod(ctx, obj)
     assert all(len(v.message) < 200 for v in found.violations)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from tests import admission
 from tests.e2e.gomodules import cache_dir
 from tests.inject.profiles import (
     AMBIENT_OPENSHIFT,
@@ -212,12 +213,9 @@ def webhook_inject(profile: Profile, fixture: str, namespace: dict[str, Any]) ->
     """The Pod of a fixture as istiod's injection webhook patches it on OpenShift, where the
     proxy's UID comes from the namespace (the path istioctl kube-inject cannot take)."""
     pod = pod_of(yaml.safe_load((FIXTURES / f"{fixture}.yaml").read_text()))
-    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "corpus", "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "namespace": APP_NAMESPACE, "operation": "CREATE", "object": pod,
-        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-    }}
+    review = admission.review(
+        pod, kind=("", "v1", "Pod"), namespace=APP_NAMESPACE, name="", request_uid="corpus",
+        user="system:serviceaccount:kube-system:replicaset-controller", groups=())
     text = json.dumps(review, sort_keys=True)
 
     def produce() -> str:

@@ -1,39 +1,21 @@
-"""AdmissionReviews as the API server sends them, for the example rules in ``rules/``."""
+"""Objects and AdmissionReviews for the example rules in ``rules/`` (built by
+:mod:`tests.admission`, the one request builder)."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-_uids = itertools.count(1)
+from tests.admission import review, uid
 
-
-def uid() -> str:
-    return f"00000000-0000-4000-8000-{next(_uids):012d}"
-
-
-def review(obj: dict[str, Any] | None, *, kind: tuple[str, str, str], operation: str = "CREATE",
-           namespace: str = "", name: str = "", user: str = "developer",
-           dry_run: bool = False, old: dict[str, Any] | None = None,
-           request_uid: str | None = None) -> dict[str, Any]:
-    group, version, kind_name = kind
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": request_uid or uid(),
-            "kind": {"group": group, "version": version, "kind": kind_name},
-            "resource": {"group": group, "version": version,
-                         "resource": kind_name.lower() + "s"},
-            "operation": operation,
-            "namespace": namespace,
-            "name": name,
-            "userInfo": {"username": user, "groups": ["system:authenticated"]},
-            "object": obj,
-            "oldObject": old,
-            "dryRun": dry_run,
-        },
-    }
+__all__ = [
+    "host_network_pod",
+    "pod",
+    "pod_review",
+    "review",
+    "secret_review",
+    "stripe_pod",
+    "uid",
+]
 
 
 def pod(name: str = "app", *, namespace: str = "shop", service_account: str | None = None,
@@ -54,8 +36,7 @@ def pod(name: str = "app", *, namespace: str = "shop", service_account: str | No
 
 def pod_review(obj: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
     obj = obj if obj is not None else pod()
-    return review(obj, kind=("", "v1", "Pod"), namespace=obj["metadata"]["namespace"],
-                  name=obj["metadata"]["name"], **kwargs)
+    return review(obj, **kwargs)
 
 
 def stripe_pod() -> dict[str, Any]:
@@ -71,4 +52,4 @@ def host_network_pod() -> dict[str, Any]:
 def secret_review(**kwargs: Any) -> dict[str, Any]:
     """A kind the engine does not judge: always admitted, never patched."""
     obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "shop"}}
-    return review(obj, kind=("", "v1", "Secret"), namespace="shop", name="s", **kwargs)
+    return review(obj, **kwargs)

@@ -9,7 +9,8 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from webhook.model.review import AdmissionRequest, GroupVersionKind
+from tests.admission import request
+from webhook.model.review import AdmissionRequest
 from webhook.model.rules import Config, Policy
 from webhook.server import namespaces
 from webhook.server.admission import namespace_labels
@@ -139,8 +140,7 @@ def test_a_cache_that_never_synced_keeps_failing_closed() -> None:
 
 
 def request_in(namespace: str) -> AdmissionRequest:
-    return AdmissionRequest(uid="u", kind=GroupVersionKind("", "v1", "Pod"),
-                            operation="CREATE", namespace=namespace)
+    return request({"apiVersion": "v1", "kind": "Pod", "metadata": {}}, namespace=namespace)
 
 
 def test_without_a_cluster_namespaces_have_no_labels_but_the_modes_given() -> None:

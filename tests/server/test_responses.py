@@ -6,12 +6,12 @@ import base64
 
 import orjson
 
+from tests.admission import request
 from webhook.model.decision import Decision
-from webhook.model.review import AdmissionRequest, GroupVersionKind
 from webhook.model.rules import Mode
 from webhook.server.responses import allowed, complete, denied, errored, from_decision, patched
 
-REQUEST = AdmissionRequest(uid="u-1", kind=GroupVersionKind("", "v1", "Pod"), operation="CREATE")
+REQUEST = request({"apiVersion": "v1", "kind": "Pod", "metadata": {}}, request_uid="u-1")
 OPS = ({"op": "add", "path": "/metadata/labels/a", "value": "true"},)
 
 
