@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 import pytest
+import pytest_asyncio
 
 from webhook.certs.files import CertificateFiles
 from webhook.certs.pki import KeyPair, build_ca, build_serving_certificate, certificate_info
@@ -55,18 +56,26 @@ class Pki:
         return certificate_info(serving.cert_pem).serial
 
 
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    result = Pki(CertificateFiles(tmp_path / "certs"), build_ca(now=datetime.now(UTC)))
+def new_pki(directory: Path) -> Pki:
+    result = Pki(CertificateFiles(directory / "certs"), build_ca(now=datetime.now(UTC)))
     result.issue()
     return result
 
 
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "rules"
+def copy_rules(directory: Path) -> Path:
+    target = directory / "rules"
     shutil.copytree(EXAMPLE_RULES, target)
     return target
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return new_pki(tmp_path)
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    return copy_rules(tmp_path)
 
 
 @dataclass
@@ -118,35 +127,71 @@ class Server:
 StartServer = Callable[..., Awaitable[Server]]
 
 
-@pytest.fixture
-async def start_server(pki: Pki, rules_dir: Path,
-                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StartServer]:
-    """Starts servers (stopped at teardown); keyword arguments override Settings fields.
+class Servers:
+    """Starts servers on ``rules`` with ``pki``'s certificate and stops them all at the end;
+    keyword arguments override Settings fields.
 
     They do not watch their files unless a test asks (``watch=True``): a watch stops only at
     its next poll, some 50 ms, which hundreds of servers would each wait for."""
-    started: list[Server] = []
-    settlements: list[None] = []
-    monkeypatch.setattr(served_rules, "settle_heap", lambda: settlements.append(None))
 
-    async def _start(*, namespaces: Any = None, **overrides: Any) -> Server:
+    def __init__(self, pki: Pki, rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pki, self.rules = pki, rules
+        self.started: list[Server] = []
+        self.settlements: list[None] = []
+        monkeypatch.setattr(served_rules, "settle_heap", lambda: self.settlements.append(None))
+
+    async def start(self, *, namespaces: Any = None, **overrides: Any) -> Server:
         audit: list[dict[str, Any]] = []
         options: dict[str, Any] = {
-            "rules": rules_dir, "cert": pki.files.cert, "key": pki.files.key,
+            "rules": self.rules, "cert": self.pki.files.cert, "key": self.pki.files.key,
             "host": "127.0.0.1", "port": 0, "reload_debounce_ms": 100, "watch": False,
             "audit_sink": lambda lines: audit.extend(map(orjson.loads, lines.splitlines())),
         }
         options.update(overrides)
         running = await start(Settings(**options), namespaces=namespaces)
-        server = Server(running, pki, audit, settlements)
-        started.append(server)
+        server = Server(running, self.pki, audit, self.settlements)
+        self.started.append(server)
         return server
 
-    yield _start
-    for server in started:
-        await server.running.stop()
+    async def stop(self) -> None:
+        for server in self.started:
+            await server.running.stop()
+
+
+@pytest.fixture
+async def start_server(pki: Pki, rules_dir: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StartServer]:
+    """Starts servers for one test (stopped at its teardown): see :class:`Servers`."""
+    servers = Servers(pki, rules_dir, monkeypatch)
+    yield servers.start
+    await servers.stop()
 
 
 @pytest.fixture
 async def server(start_server: StartServer) -> Server:
     return await start_server()
+
+
+# A test that only sends reviews to the example rules and reads the answers and audit lines
+# shares one server with the other such tests of its module: ``shared_server`` instead of
+# ``server``, and the mark, which runs the test in the module's event loop, the server's.
+SHARED = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    directory = tmp_path_factory.mktemp("shared-server")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        servers = Servers(new_pki(directory), copy_rules(directory), monkeypatch)
+        try:
+            yield await servers.start()
+        finally:
+            await servers.stop()
+
+
+@pytest.fixture
+def shared_server(module_server: Server) -> Server:
+    """The module's server, its earlier tests' audit lines dropped (tests marked SHARED)."""
+    assert module_server.running.app[AUDIT].written()
+    module_server.lines.clear()
+    return module_server

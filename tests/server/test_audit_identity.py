@@ -17,7 +17,13 @@ from webhook.server import audit
 from webhook.server.audit import TEMPLATE_KINDS, identity_fields
 
 from . import reviews
-from .conftest import Server, StartServer
+from .conftest import SHARED, Server, StartServer
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests that take ``server`` (and carry SHARED) share one."""
+    return shared_server
 
 ANNOTATION = "egressguard.io/egress"
 
@@ -33,6 +39,7 @@ def _deployment(annotations: dict[str, str], **spec: Any) -> dict[str, Any]:
     }
 
 
+@SHARED
 async def test_a_pod_line_carries_its_service_account_and_normalised_requests(
     server: Server,
 ) -> None:
@@ -46,6 +53,7 @@ async def test_a_pod_line_carries_its_service_account_and_normalised_requests(
     assert sorted(line["codes"]) == ["grant-missing", "unknown-destination"]
 
 
+@SHARED
 async def test_a_pod_template_line_names_the_default_service_account(server: Server) -> None:
     sent = reviews.review(_deployment({ANNOTATION: "hooks.slack.com:443"}),
                           kind=("apps", "v1", "Deployment"), namespace="shop", name="web")
@@ -55,12 +63,14 @@ async def test_a_pod_template_line_names_the_default_service_account(server: Ser
         "Deployment", "default", ["hooks.slack.com:443"])
 
 
+@SHARED
 async def test_a_pod_without_the_annotation_requested_nothing(server: Server) -> None:
     await server.post("/mutate", reviews.pod_review(reviews.pod("plain", service_account="web")))
     line = server.audit[-1]
     assert (line["serviceAccount"], line["requested"]) == ("web", [])
 
 
+@SHARED
 async def test_other_kinds_carry_no_identity(server: Server) -> None:
     await server.post("/validate", reviews.secret_review())
     line = server.audit[-1]
@@ -98,6 +108,7 @@ def test_the_template_kinds_are_the_ones_the_engine_judges_as_workloads() -> Non
     assert engine_templates == TEMPLATE_KINDS
 
 
+@SHARED
 async def test_a_line_stays_within_one_atomic_pipe_write(server: Server) -> None:
     """With ``serve --workers`` every worker writes into the same stdout: a line longer
     than PIPE_BUF could be interleaved with another worker's. A pod asking for a hundred

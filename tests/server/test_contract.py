@@ -13,7 +13,13 @@ from webhook.model.decision import Decision
 from webhook.server import admission
 
 from . import reviews
-from .conftest import Server, StartServer
+from .conftest import SHARED, Server, StartServer
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests that take ``server`` (and carry SHARED) share one."""
+    return shared_server
 
 
 def response_of(body: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +29,7 @@ def response_of(body: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+@SHARED
 @pytest.mark.parametrize("path", ["/mutate", "/validate"])
 async def test_response_echoes_the_uid_as_an_admission_v1_review(server: Server, path: str) -> None:
     sent = reviews.secret_review(request_uid="3f1c6a0e-uid-under-test")
@@ -33,6 +40,7 @@ async def test_response_echoes_the_uid_as_an_admission_v1_review(server: Server,
     assert response == {"uid": "3f1c6a0e-uid-under-test", "allowed": True}
 
 
+@SHARED
 async def test_mutate_returns_the_entitlement_patch_with_its_patch_type(server: Server) -> None:
     reply = await server.post("/mutate", reviews.pod_review(reviews.stripe_pod()))
     response = response_of(reply.json())
@@ -44,6 +52,7 @@ async def test_mutate_returns_the_entitlement_patch_with_its_patch_type(server: 
     assert all(op["op"] == "add" for op in patch)
 
 
+@SHARED
 async def test_validate_never_patches_what_mutate_would(server: Server) -> None:
     reply = await server.post("/validate", reviews.pod_review(reviews.stripe_pod()))
     response = response_of(reply.json())
@@ -51,6 +60,7 @@ async def test_validate_never_patches_what_mutate_would(server: Server) -> None:
     assert "patch" not in response and "patchType" not in response
 
 
+@SHARED
 @pytest.mark.parametrize("path", ["/mutate", "/validate"])
 async def test_a_refusal_carries_403_and_the_decision_summary(server: Server, path: str) -> None:
     reply = await server.post(path, reviews.pod_review(reviews.host_network_pod()))
@@ -72,6 +82,7 @@ async def test_warn_mode_admits_and_passes_warnings_through(start_server: StartS
     assert all(len(w) <= 240 for w in response["warnings"])
 
 
+@SHARED
 async def test_dry_run_is_judged_like_any_request(server: Server) -> None:
     reply = await server.post(
         "/validate", reviews.pod_review(reviews.host_network_pod(), dry_run=True)
@@ -79,6 +90,7 @@ async def test_dry_run_is_judged_like_any_request(server: Server) -> None:
     assert response_of(reply.json())["allowed"] is False
 
 
+@SHARED
 async def test_an_exception_in_the_engine_is_a_500_with_the_uid_and_a_traceback(
     server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -100,11 +112,13 @@ async def test_an_exception_in_the_engine_is_a_500_with_the_uid_and_a_traceback(
     assert server.audit[-1]["error"] == "internal error: RuntimeError"
 
 
+@SHARED
 async def test_unknown_paths_and_methods_are_not_admissions(server: Server) -> None:
     assert (await server.get("/mutate")).status == 405
     assert (await server.post("/admit", reviews.secret_review())).status == 404
 
 
+@SHARED
 @pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
 async def test_a_write_without_its_object_is_a_400_never_admitted(
     server: Server, operation: str

@@ -7,12 +7,21 @@ from pathlib import Path
 
 import jsonpatch
 import orjson
+import pytest
 
-from .conftest import Server
+from .conftest import SHARED, Server
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests that take ``server`` (and carry SHARED) share one."""
+    return shared_server
+
 
 REVIEWS = Path(__file__).parent / "reviews"
 
 
+@SHARED
 async def test_the_readme_pod_review_is_admitted_with_its_entitlement_labels(
     server: Server,
 ) -> None:
@@ -31,6 +40,7 @@ async def test_the_readme_pod_review_is_admitted_with_its_entitlement_labels(
     }
 
 
+@SHARED
 async def test_the_readme_ungranted_review_is_refused_naming_the_rules_file(
     server: Server,
 ) -> None:

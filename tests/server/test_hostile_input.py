@@ -18,8 +18,14 @@ from webhook.server.decoding import MAX_DEPTH
 from webhook.server.settings import DEFAULT_MAX_BODY_BYTES, MiB
 
 from . import reviews
-from .conftest import Server, StartServer
+from .conftest import SHARED, Server, StartServer
 from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, read_reply, request_bytes
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests that take ``server`` (and carry SHARED) share one."""
+    return shared_server
 
 
 def valid() -> dict[str, Any]:
@@ -87,6 +93,7 @@ GOLDEN: list[tuple[str, bytes, dict[str, str], int, str]] = [
 ]
 
 
+@SHARED
 @pytest.mark.parametrize("path", ["/validate", "/mutate"])
 @pytest.mark.parametrize(("body", "headers", "status", "error"),
                          [case[1:] for case in GOLDEN], ids=[case[0] for case in GOLDEN])
@@ -98,6 +105,7 @@ async def test_hostile_body_gets_its_golden_answer(
     assert server.audit == []
 
 
+@SHARED
 @pytest.mark.parametrize("path", ["/validate", "/mutate"])
 async def test_a_repeated_key_is_read_as_the_api_server_reads_it(server: Server,
                                                                 path: str) -> None:
@@ -110,6 +118,7 @@ async def test_a_repeated_key_is_read_as_the_api_server_reads_it(server: Server,
     assert reply.json()["response"]["uid"] == "last"
 
 
+@SHARED
 async def test_nesting_within_orjsons_limit_is_judged(server: Server) -> None:
     """Nesting the engine never reads is judged as usual, up to the deepest body read."""
     reply = await server.post("/validate", nested(MAX_DEPTH))
@@ -117,6 +126,7 @@ async def test_nesting_within_orjsons_limit_is_judged(server: Server) -> None:
     assert reply.json()["response"] == {"uid": "hostile", "allowed": True}
 
 
+@SHARED
 @pytest.mark.parametrize("path", ["/validate", "/mutate"])
 async def test_a_value_too_deep_for_the_engine_is_refused_and_audited(
     server: Server, path: str
@@ -130,6 +140,7 @@ async def test_a_value_too_deep_for_the_engine_is_refused_and_audited(
     assert (line["uid"], line["allowed"], line["error"]) == ("deep", False, TOO_DEEP)
 
 
+@SHARED
 async def test_a_body_over_the_cap_is_413_before_it_is_read(server: Server) -> None:
     """RELIABILITY 20: past the cap, 413, which the API server takes as "not allowed"."""
     raw = request_bytes("POST", "/validate",
@@ -151,6 +162,7 @@ async def test_a_chunked_body_is_counted_as_it_arrives(start_server: StartServer
     assert (reply.status, reply.json()) == (413, {"error": "the body exceeds 65536 bytes"})
 
 
+@SHARED
 async def test_an_update_review_near_the_cap_is_judged(server: Server) -> None:
     """RELIABILITY 20: object and oldObject of an UPDATE, each as large as the API server
     accepts, with every character escaped as the API server's JSON encoder writes "<"."""
@@ -230,6 +242,7 @@ async def test_a_silent_connection_is_closed_after_the_handshake_timeout(
         writer.close()
 
 
+@SHARED
 async def test_the_server_keeps_answering_after_hostile_requests(server: Server) -> None:
     for _, body, headers, _, _ in GOLDEN[:5]:
         await server.post("/validate", body, headers=headers)

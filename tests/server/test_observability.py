@@ -9,14 +9,22 @@ import pytest
 from webhook.server.keys import RULES
 
 from . import reviews
-from .conftest import Server, StartServer
+from .conftest import SHARED, Server, StartServer
 
 
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests that take ``server`` (and carry SHARED) share one."""
+    return shared_server
+
+
+@SHARED
 async def test_healthz_answers_ok(server: Server) -> None:
     reply = await server.get("/healthz")
     assert (reply.status, reply.json()) == (200, {"status": "ok"})
 
 
+@SHARED
 async def test_readyz_is_ready_with_rules_and_a_certificate(server: Server) -> None:
     reply = await server.get("/readyz")
     assert (reply.status, reply.json()) == (200, {"ready": True, "missing": []})
@@ -64,8 +72,9 @@ async def test_without_loadable_rules_readyz_refuses_until_they_load(
 
 
 async def test_metrics_count_decisions_by_kind_operation_decision_and_mode(
-    server: Server,
+    start_server: StartServer,
 ) -> None:
+    server = await start_server()  # its own: the counts start at zero
     await server.post("/validate", reviews.pod_review(reviews.host_network_pod()))
     await server.post("/mutate", reviews.pod_review(reviews.stripe_pod()))
     await server.post("/validate", b"not json")
@@ -88,7 +97,10 @@ async def test_metrics_count_decisions_by_kind_operation_decision_and_mode(
     assert await server.metric("egressguard_reload_errors_total", {"what": "rules"}) == 0
 
 
-async def test_a_kind_label_never_comes_from_the_request_as_sent(server: Server) -> None:
+async def test_a_kind_label_never_comes_from_the_request_as_sent(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()  # its own: the counts start at zero
     sent = reviews.review({"kind": "X"}, kind=("evil.io", "v1", "Kind-" + "x" * 50))
     await server.post("/validate", sent)
     assert await server.metric("egressguard_admission_requests_total", {
@@ -96,6 +108,7 @@ async def test_a_kind_label_never_comes_from_the_request_as_sent(server: Server)
         "mode": "enforce"}) == 1
 
 
+@SHARED
 @pytest.mark.parametrize("dry_run", [False, True])
 async def test_every_decision_is_one_audit_line(server: Server, dry_run: bool) -> None:
     sent = reviews.pod_review(reviews.host_network_pod(), dry_run=dry_run, user="mallory")
@@ -113,6 +126,7 @@ async def test_every_decision_is_one_audit_line(server: Server, dry_run: bool) -
     assert patched["rulesRevision"] == refused["rulesRevision"] != ""
 
 
+@SHARED
 async def test_a_generated_name_is_audited_when_the_request_has_none(server: Server) -> None:
     pod = reviews.pod("")
     pod["metadata"]["generateName"] = "web-7d9c-"

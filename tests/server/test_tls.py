@@ -16,8 +16,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from webhook.certs.pki import KeyPair, build_ca
 
-from .conftest import Pki, Server, StartServer
+from .conftest import SHARED, Pki, Server, StartServer
 from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, request_bytes
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests that take ``server`` (and carry SHARED) share one."""
+    return shared_server
 
 
 def legacy_client(ca_pem: bytes, version: ssl.TLSVersion) -> ssl.SSLContext:
@@ -29,6 +35,7 @@ def legacy_client(ca_pem: bytes, version: ssl.TLSVersion) -> ssl.SSLContext:
     return context
 
 
+@SHARED
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
 async def test_clients_below_tls_1_2_are_refused(server: Server, version: ssl.TLSVersion) -> None:
     with pytest.raises((ssl.SSLError, ConnectionError)):
@@ -40,6 +47,7 @@ async def test_clients_below_tls_1_2_are_refused(server: Server, version: ssl.TL
             writer.close()
 
 
+@SHARED
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 async def test_tls_1_2_and_1_3_clients_are_served(server: Server, version: ssl.TLSVersion) -> None:
     context = client_context(server.pki.ca_pem, maximum=version)
@@ -49,6 +57,7 @@ async def test_tls_1_2_and_1_3_clients_are_served(server: Server, version: ssl.T
     assert reply.status == 200
 
 
+@SHARED
 async def test_a_client_that_trusts_another_ca_refuses_the_server(server: Server) -> None:
     from datetime import UTC, datetime
 
@@ -59,6 +68,7 @@ async def test_a_client_that_trusts_another_ca_refuses_the_server(server: Server
         await exchange(server.port, request_bytes("GET", "/healthz"), ca_pem=stranger.cert_pem)
 
 
+@SHARED
 @pytest.mark.parametrize("suites", ["ECDHE+AES+SHA1:ECDHE+AES+SHA256:ECDHE+AES+SHA384",
                                     "AESGCM+kRSA:AES+kRSA", "DHE+AESGCM"])
 async def test_tls_1_2_without_forward_secrecy_or_aead_is_refused(
@@ -73,6 +83,7 @@ async def test_tls_1_2_without_forward_secrecy_or_aead_is_refused(
                        ca_pem=server.pki.ca_pem, context=context)
 
 
+@SHARED
 async def test_tls_1_2_with_ecdhe_and_aead_is_served(server: Server) -> None:
     context = client_context(server.pki.ca_pem, maximum=ssl.TLSVersion.TLSv1_2)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
