@@ -113,6 +113,7 @@ def words() -> tuple[str, ...]:
     return tuple(sorted(values | engine_strings()))
 
 
+@cache
 def json_values() -> st.SearchStrategy[Any]:
     return st.recursive(
         st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats()
@@ -124,17 +125,42 @@ def json_values() -> st.SearchStrategy[Any]:
     )
 
 
+CHANGES = st.sampled_from(["replace", "add", "remove"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategies:
+    """The strategies drawn from inside tests, built once: each new strategy object is
+    validated and labelled again on its first draw of every example."""
+
+    field: st.SearchStrategy[str]
+    distinct_field: st.SearchStrategy[Field]
+    objects: st.SearchStrategy[dict[str, Any]]
+    labels: st.SearchStrategy[dict[str, str] | None]
+
+
+@cache
+def strategies() -> Strategies:
+    fields = st.sampled_from(field_names())
+    return Strategies(
+        field=fields,
+        distinct_field=st.sampled_from(distinct_fields()),
+        objects=st.dictionaries(fields, json_values(), max_size=5),
+        labels=st.none() | st.dictionaries(fields, st.sampled_from(words()), max_size=3),
+    )
+
+
 def _change(data: st.DataObject, obj: dict[str, Any], path: Path_) -> None:
     """Replaces, removes or adds to the value at ``path`` of ``obj`` (in place)."""
     parent: Any = obj
     for step in path[:-1]:
         parent = parent[step]
     value = parent[path[-1]]
-    change = data.draw(st.sampled_from(["replace", "add", "remove"]), label="change")
+    change = data.draw(CHANGES, label="change")
     if change == "replace":
         parent[path[-1]] = data.draw(json_values(), label="value")
     elif change == "add" and isinstance(value, dict):
-        value[data.draw(st.sampled_from(field_names()), label="field")] = \
+        value[data.draw(strategies().field, label="field")] = \
             data.draw(json_values(), label="value")
     elif change == "add" and isinstance(value, list):
         value.append(data.draw(json_values(), label="value"))
@@ -151,7 +177,9 @@ def _mutated(data: st.DataObject, obj: dict[str, Any], at: Path_ = ()) -> dict[s
         nodes = [path for path, _ in _walk(obj) if path]
         if not nodes:
             break
-        _change(data, obj, data.draw(st.sampled_from(nodes), label="at"))
+        # An index rather than sampled_from(nodes): a strategy built for each draw is
+        # validated and labelled (its paths hashed) each time, most of this test's time.
+        _change(data, obj, nodes[data.draw(st.integers(0, len(nodes) - 1), label="at")])
     return obj
 
 
@@ -220,7 +248,7 @@ def test_known_crashes_are_still_there() -> None:
 @ROUNDS
 @given(data=st.data())
 def test_engine_never_raises_on_mutated_policy_cases(data: st.DataObject) -> None:
-    field = data.draw(st.sampled_from(distinct_fields()), label="field")
+    field = data.draw(strategies().distinct_field, label="field")
     request = field.request
     new, old = request.object, request.old_object
     if new is not None:
@@ -230,8 +258,7 @@ def test_engine_never_raises_on_mutated_policy_cases(data: st.DataObject) -> Non
     if request.operation == "CREATE" and new is not None and data.draw(st.booleans()):
         request = dataclasses.replace(request, operation="UPDATE")
         old = _mutated(data, new)
-    labels = data.draw(st.none() | st.dictionaries(
-        st.sampled_from(field_names()), st.sampled_from(words()), max_size=3), label="labels")
+    labels = data.draw(strategies().labels, label="labels")
     _judge(field.case, dataclasses.replace(request, object=new, old_object=old),
            namespace_labels=labels, namespace_terminating=data.draw(st.booleans()))
 
@@ -243,7 +270,7 @@ def test_engine_never_raises_on_mutated_policy_cases(data: st.DataObject) -> Non
 def test_engine_never_raises_on_any_object(
     data: st.DataObject, kind: tuple[str, str], operation: str, namespace: str,
 ) -> None:
-    objects = st.dictionaries(st.sampled_from(field_names()), json_values(), max_size=5)
+    objects = strategies().objects
     judged = admission.request(
         None if operation == "DELETE" else data.draw(objects, label="object"),
         kind=(kind[0], "v1", kind[1]), operation=operation, namespace=namespace, name="",
