@@ -10,7 +10,10 @@ build and the others wait for it and find the binaries cached.
 Under pytest-xdist the tests run side by side in the workers, except that a test marked
 ``under_load`` (it loads the machine: thousands of connections, hundreds of reviews a
 second, worker processes) never runs beside another one, and a test marked ``alone`` (its
-verdict is a latency) runs while no other test runs at all.
+verdict is a latency) runs while no other test runs at all. So the under_load files form
+one work unit, handed out first (:class:`LoadingFirst`): one worker runs them one after
+another while the other runs the rest, rather than both waiting on each other at the end;
+then each file goes, costliest first, to whichever worker is free.
 
 Hypothesis runs under one of two profiles (``--hypothesis-profile``): ``dev``, the default,
 for quick local runs, and ``ci``, which ``make test`` and ``make unit`` use: more examples,
@@ -28,6 +31,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from xdist.scheduler import LoadFileScheduling
 
 from tests.deploy.tools import build_tools
 from tests.e2e.binaries import controlplane_binaries, terminal_output
@@ -35,6 +39,15 @@ from tests.e2e.gomodules import cache_dir
 from tests.inject.tools import meshtools
 
 INJECT_TESTS = Path(__file__).parent / "inject"
+# The files whose tests are marked under_load (the check below keeps this list true).
+LOADING_FILES = frozenset({
+    "tests/server/test_connections.py", "tests/server/test_drain.py",
+    "tests/server/test_limits.py", "tests/server/test_memory.py",
+    "tests/server/test_workers.py",
+})
+LOADING_UNIT = "under-load"
+# What a property test costs against an example-based one, to hand out costly files first.
+PROPERTY_TEST_COST = 50
 
 # Two CPU cores shared by many processes: timing says nothing about a test's correctness.
 _SLOW_MACHINE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
@@ -72,6 +85,40 @@ def build_what_the_tests_need(session: pytest.Session) -> None:
            for item in session.items):
         with terminal_output(session.config):
             meshtools()
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Orders the files for :class:`LoadingFirst`: the under_load ones first, then the rest by
+    cost, highest first (a file's own tests keep their order)."""
+    loading = {_file(item) for item in items if item.get_closest_marker("under_load")}
+    stray = loading - LOADING_FILES
+    if stray:
+        raise pytest.UsageError(f"add {sorted(stray)} to LOADING_FILES in tests/conftest.py")
+    cost: dict[str, float] = {}
+    for item in items:
+        hypothesis = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        cost[_file(item)] = cost.get(_file(item), 0) + (PROPERTY_TEST_COST if hypothesis else 1)
+    items.sort(key=lambda item: (_file(item) not in LOADING_FILES, -cost[_file(item)]))
+
+
+class LoadingFirst(LoadFileScheduling):
+    """``--dist loadfile`` with every under_load file in one work unit, in collection order
+    (which puts it first) rather than by the number of tests."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = super()._split_scope(nodeid)
+        return LOADING_UNIT if path in LOADING_FILES else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    config.option.loadscopereorder = False
+    return LoadingFirst(config, log)
 
 
 @contextmanager
