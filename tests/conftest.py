@@ -114,6 +114,7 @@ class LoadingFirst(LoadFileScheduling):
         return LOADING_UNIT if path in LOADING_FILES else path
 
 
+@pytest.hookimpl(optionalhook=True)  # with -p no:xdist there is no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
     if config.getvalue("dist") != "loadfile":
         return None

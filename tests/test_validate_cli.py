@@ -69,6 +69,17 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The same command in this process (the tests above and below run ``python -m webhook``
+    itself): what it prints and the code it exits with."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 2
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+
 def test_validate_over_folders_prints_one_element_per_document_and_exits_1_on_refusal() -> None:
     folders = sorted({str(c.file.parent) for c in ALL_CASES if c.user.startswith("developer")})
     args = ["validate", "--rules", "rules", "-o", "json", "--now", DEFAULT_NOW]
@@ -111,8 +122,9 @@ def test_validate_exits_0_when_everything_is_allowed() -> None:
     ],
     ids=["no-files", "missing-file", "bad-mode-option"],
 )
-def test_validate_usage_errors_exit_2(args: list[str], needle: str) -> None:
-    result = _run(*args)
+def test_validate_usage_errors_exit_2(args: list[str], needle: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    result = _main(capsys, *args)
     assert result.returncode == 2
     assert needle in result.stderr
 
@@ -139,14 +151,14 @@ BROKEN_REPOS = {
 
 @pytest.mark.parametrize(("files", "where"), BROKEN_REPOS.values(), ids=BROKEN_REPOS.keys())
 def test_a_broken_rules_repo_makes_validate_exit_2_and_check_exit_1_naming_file_and_line(
-    files: dict[str, str], where: str, tmp_path: Path,
+    files: dict[str, str], where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     rules = write_repo(tmp_path / "rules", files)
     pod = tmp_path / "pod.yaml"
     pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n"
                    "spec: {containers: [{name: app, image: app:1}]}\n")
-    validate = _run("validate", "--rules", str(rules), "-f", str(pod))
-    check = _run("check", str(rules))
+    validate = _main(capsys, "validate", "--rules", str(rules), "-f", str(pod))
+    check = _main(capsys, "check", str(rules))
     assert validate.returncode == 2, validate.stdout + validate.stderr
     assert check.returncode == 1, check.stdout + check.stderr
     assert where in validate.stderr, validate.stderr
