@@ -1,6 +1,6 @@
 """Suite-wide: build the control-plane binaries before any end-to-end test runs, helm and
-actionlint before any test marked ``tools``, and istioctl and helm before any test of the
-injection corpus (tests/inject, or marked ``meshtools``).
+actionlint before any test marked ``tools``, istioctl and helm before any test of the
+injection corpus (tests/inject, or marked ``meshtools``), and OPA before any marked ``opa``.
 
 A first build takes far longer than one test's timeout, so it happens once, after
 collection, whenever a selected test needs it, with its progress shown on the terminal.
@@ -33,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from xdist.scheduler import LoadFileScheduling
 
+from bench.rego import ensure_opa
 from tests.deploy.tools import build_tools
 from tests.e2e.binaries import controlplane_binaries, terminal_output
 from tests.e2e.gomodules import cache_dir
@@ -85,6 +86,9 @@ def build_what_the_tests_need(session: pytest.Session) -> None:
            for item in session.items):
         with terminal_output(session.config):
             meshtools()
+    if any(item.get_closest_marker("opa") for item in session.items):
+        with terminal_output(session.config):
+            ensure_opa()
 
 
 def _file(item: pytest.Item) -> str:

@@ -1,4 +1,4 @@
-"""The Rego policy judges the pod mix as egressguard does (when OPA has been built)."""
+"""The Rego policy judges the pod mix as egressguard does."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from bench.reviews import pod_mix
 from bench.servers import Server, make_certificates, start_egressguard, start_opa
 from webhook.loader import load_repository
 
-pytestmark = pytest.mark.skipif(
-    not opa_binary().is_file(), reason="OPA is not built yet: `make bench-quick` builds it"
-)
+# OPA is built before the tests start (tests/conftest.py), the first time a few minutes.
+pytestmark = pytest.mark.opa
 
 
 @pytest.fixture(scope="module")
