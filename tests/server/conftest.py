@@ -174,7 +174,8 @@ async def server(start_server: StartServer) -> Server:
 
 # A test that only sends reviews to the example rules and reads the answers and audit lines
 # shares one server with the other such tests of its module: ``shared_server`` instead of
-# ``server``, and the mark, which runs the test in the module's event loop, the server's.
+# ``server`` (or ``server = server_shared_by_module()`` in the module), and the mark, which
+# runs the test in the module's event loop, the server's.
 SHARED = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -195,3 +196,14 @@ def shared_server(module_server: Server) -> Server:
     assert module_server.running.app[AUDIT].written()
     module_server.lines.clear()
     return module_server
+
+
+def server_shared_by_module() -> Any:
+    """A ``server`` fixture that is ``shared_server``, for a module whose tests that take
+    ``server`` all carry SHARED (``server = server_shared_by_module()``)."""
+
+    @pytest.fixture(name="server")
+    def shared(shared_server: Server) -> Server:
+        return shared_server
+
+    return shared

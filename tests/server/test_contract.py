@@ -13,13 +13,9 @@ from webhook.model.decision import Decision
 from webhook.server import admission
 
 from . import reviews
-from .conftest import SHARED, Server, StartServer
+from .conftest import SHARED, Server, StartServer, server_shared_by_module
 
-
-@pytest.fixture
-def server(shared_server: Server) -> Server:
-    """The module's tests that take ``server`` (and carry SHARED) share one."""
-    return shared_server
+server = server_shared_by_module()
 
 
 def response_of(body: dict[str, Any]) -> dict[str, Any]:

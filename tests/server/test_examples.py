@@ -7,15 +7,10 @@ from pathlib import Path
 
 import jsonpatch
 import orjson
-import pytest
 
-from .conftest import SHARED, Server
+from .conftest import SHARED, Server, server_shared_by_module
 
-
-@pytest.fixture
-def server(shared_server: Server) -> Server:
-    """The module's tests that take ``server`` (and carry SHARED) share one."""
-    return shared_server
+server = server_shared_by_module()
 
 
 REVIEWS = Path(__file__).parent / "reviews"

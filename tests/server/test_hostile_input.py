@@ -18,14 +18,10 @@ from webhook.server.decoding import MAX_DEPTH
 from webhook.server.settings import DEFAULT_MAX_BODY_BYTES, MiB
 
 from . import reviews
-from .conftest import SHARED, Server, StartServer
+from .conftest import SHARED, Server, StartServer, server_shared_by_module
 from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, read_reply, request_bytes
 
-
-@pytest.fixture
-def server(shared_server: Server) -> Server:
-    """The module's tests that take ``server`` (and carry SHARED) share one."""
-    return shared_server
+server = server_shared_by_module()
 
 
 def valid() -> dict[str, Any]:

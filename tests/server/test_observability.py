@@ -9,13 +9,9 @@ import pytest
 from webhook.server.keys import RULES
 
 from . import reviews
-from .conftest import SHARED, Server, StartServer
+from .conftest import SHARED, Server, StartServer, server_shared_by_module
 
-
-@pytest.fixture
-def server(shared_server: Server) -> Server:
-    """The module's tests that take ``server`` (and carry SHARED) share one."""
-    return shared_server
+server = server_shared_by_module()
 
 
 @SHARED

@@ -16,14 +16,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from webhook.certs.pki import KeyPair, build_ca
 
-from .conftest import SHARED, Pki, Server, StartServer
+from .conftest import SHARED, Pki, Server, StartServer, server_shared_by_module
 from .wire import HOST, SERVICE_HOSTNAME, client_context, exchange, request_bytes
 
-
-@pytest.fixture
-def server(shared_server: Server) -> Server:
-    """The module's tests that take ``server`` (and carry SHARED) share one."""
-    return shared_server
+server = server_shared_by_module()
 
 
 def legacy_client(ca_pem: bytes, version: ssl.TLSVersion) -> ssl.SSLContext:
