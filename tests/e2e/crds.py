@@ -97,6 +97,7 @@ CRD_FILES: tuple[CrdFile, ...] = (
     _gateway_api("standard", "gateways"),
     _gateway_api("standard", "httproutes"),
     _gateway_api("standard", "grpcroutes"),
+    _gateway_api("standard", "listenersets"),
     _gateway_api("experimental", "tlsroutes"),
     _gateway_api("experimental", "tcproutes"),
     _gateway_api("experimental", "udproutes"),

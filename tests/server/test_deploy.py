@@ -40,7 +40,7 @@ RESOURCES = {
     "AuthorizationPolicy": "authorizationpolicies",
     "RequestAuthentication": "requestauthentications", "HTTPRoute": "httproutes",
     "TLSRoute": "tlsroutes", "TCPRoute": "tcproutes", "GRPCRoute": "grpcroutes",
-    "UDPRoute": "udproutes", "CiliumNetworkPolicy": "ciliumnetworkpolicies",
+    "UDPRoute": "udproutes", "ListenerSet": "listenersets", "CiliumNetworkPolicy": "ciliumnetworkpolicies",
     "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicies",
     "CiliumEnvoyConfig": "ciliumenvoyconfigs",
     "CiliumClusterwideEnvoyConfig": "ciliumclusterwideenvoyconfigs",

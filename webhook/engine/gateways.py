@@ -15,6 +15,9 @@ The gateways' listeners, routes and policies come from the rules repository thro
   is not captured;
 - a Gateway API route whose ``parentRefs`` point into a gateway namespace (a Gateway there,
   or a Service or ServiceEntry served by its waypoint);
+- a Gateway API ``ListenerSet`` whose ``parentRef`` points into a gateway namespace: its
+  listeners are merged into that Gateway's (once the Gateway's ``allowedListeners`` lets
+  them), so it opens ports on the egress gateway;
 - a WasmPlugin or TrafficExtension whose ``targetRefs`` name a Service or ServiceEntry in a
   gateway namespace: code loaded into the egress waypoint.
 """
@@ -221,19 +224,37 @@ def judge_gateway_api_gateway(ctx: Context, obj: JSONObject) -> Findings:
     return Findings(violations=(violation,))
 
 
+def _parent_in_gateway_namespace(
+    ctx: Context, spec: dict[str, Any], ref: dict[str, Any], path: str, what: str
+) -> Violation | None:
+    """``what`` (a route, a ListenerSet) attached through ``ref`` to anything in a gateway
+    namespace, whatever its kind: Istio reads only Gateway parents of a ListenerSet today,
+    and the next controller may read more."""
+    namespace = _ref_namespace(ref, ctx.namespace)
+    if namespace not in ctx.policy.config.gateway_namespaces:
+        return None
+    kind = ref.get("kind", "Gateway")
+    target = f"{fieldpath.shown(kind)} {namespace}/{fieldpath.shown(ref.get('name'))}"
+    message = (
+        f"{what} attaches to {target} in gateway namespace {namespace}; the egress "
+        f"gateways' listeners and routes come from the rules repo: {ASK}"
+    )
+    return _violation(spec, message, path, target)
+
+
 def route_parents(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
     """A Gateway API route attached to anything in a gateway namespace."""
-    found: list[Violation] = []
-    for i, ref in enumerate(as_list(spec.get("parentRefs"))):
-        ref = as_dict(ref)
-        namespace = _ref_namespace(ref, ctx.namespace)
-        if namespace not in ctx.policy.config.gateway_namespaces:
-            continue
-        kind = ref.get("kind", "Gateway")
-        target = f"{fieldpath.shown(kind)} {namespace}/{fieldpath.shown(ref.get('name'))}"
-        message = (
-            f"route attaches to {target} in gateway namespace {namespace}; the egress "
-            f"gateways' routes come from the rules repo: {ASK}"
-        )
-        found.append(_violation(spec, message, f"spec.parentRefs[{i}]", target))
-    return found
+    found = (
+        _parent_in_gateway_namespace(ctx, spec, as_dict(ref), f"spec.parentRefs[{i}]", "route")
+        for i, ref in enumerate(as_list(spec.get("parentRefs")))
+    )
+    return [violation for violation in found if violation is not None]
+
+
+def judge_listener_set(ctx: Context, obj: JSONObject) -> Findings:
+    """A Gateway API ListenerSet whose parent is in a gateway namespace."""
+    spec = as_dict(obj.get("spec"))
+    violation = _parent_in_gateway_namespace(
+        ctx, spec, as_dict(spec.get("parentRef")), "spec.parentRef", "ListenerSet"
+    )
+    return Findings(violations=() if violation is None else (violation,))

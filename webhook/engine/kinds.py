@@ -81,6 +81,7 @@ _HANDLERS: dict[tuple[str, str], KindHandler] = {
     (GATEWAY_API, "TLSRoute"): _ROUTE,
     (GATEWAY_API, "TCPRoute"): _ROUTE,
     (GATEWAY_API, "UDPRoute"): _ROUTE,
+    (GATEWAY_API, "ListenerSet"): KindHandler(state=gateways.judge_listener_set),
     ("", "ConfigMap"): KindHandler(
         state=_all_of(istio.judge_mesh_config, injector.judge_injector),
         transition=mesh_deletion.judge_mesh_config_deletion, judge_delete=True,
