@@ -174,14 +174,19 @@ def _external_ips(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
 
 
 def judge_local_redirect(ctx: Context, obj: JSONObject) -> Findings:
-    """``external-ip`` for a CiliumLocalRedirectPolicy whose frontend address is outside the
-    internal ranges.
+    """``external-ip`` for a CiliumLocalRedirectPolicy that takes traffic which is not its
+    namespace's.
 
     Cilium redirects traffic to ``spec.redirectFrontend.addressMatcher.ip`` from every pod on
-    a node, in any namespace, to the policy's own pods there: at a public address, the
-    gateway's own connections to it. A ``serviceMatcher`` may name only a Service of the
-    policy's own namespace (as Cilium's CRD says): one elsewhere (the cluster DNS, a gateway)
-    would take other namespaces' traffic, so it is refused however Cilium treats it."""
+    a node, in any namespace, to the policy's own pods there. At a public address that is the
+    gateway's own connections to it: refused for everyone. An internal address belongs to no
+    namespace the webhook can see: it may be the cluster DNS (whose answers the gateway
+    trusts for where an approved host is), a gateway's Service or another team's, so from an
+    untrusted principal it is refused too (``infrastructure``: the platform's node-local DNS
+    policy is written by a trusted one; Cilium's ``--lrp-address-matcher-cidrs`` narrows it
+    further). A ``serviceMatcher`` may name only a Service of the policy's own namespace (as
+    Cilium's CRD says): one elsewhere (the cluster DNS, a gateway) would take other
+    namespaces' traffic, so it is refused however Cilium treats it."""
     frontend = as_dict(as_dict(obj.get("spec")).get("redirectFrontend"))
     if "serviceMatcher" in frontend:
         service = as_dict(frontend.get("serviceMatcher"))
@@ -198,7 +203,15 @@ def judge_local_redirect(ctx: Context, obj: JSONObject) -> Findings:
         return Findings()
     address = as_dict(frontend.get("addressMatcher")).get("ip")
     if isinstance(address, str) and ctx.policy.config.internal_ranges.contains(address):
-        return Findings()
+        message = (
+            f"a local redirect of address {fieldpath.shown(address)} takes every namespace's "
+            "traffic to it on a node (it may be the cluster DNS, a gateway's Service or "
+            "another team's); redirect a Service of this namespace (serviceMatcher) instead, "
+            "or ask the security team"
+        )
+        return Findings(violations=(Violation(
+            Code.EXTERNAL_IP, message, "spec.redirectFrontend.addressMatcher.ip", value=address,
+            infrastructure=True),))
     message = (
         f"redirect address {fieldpath.shown(address)} is outside the internal ranges: Cilium "
         "would send every pod's traffic to it on a node, the gateway's too, to this policy's "
