@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from webhook.engine import fieldpath
+from webhook.engine.context import as_dict, as_list
 from webhook.engine.mesh_containers import AUTO_IMAGE, MeshPod
 from webhook.engine.mesh_env import Rule, env_values, judge_env, problem
 from webhook.engine.mesh_flags import parse_flags
@@ -203,6 +204,68 @@ def judge_iptables_container(container: ContainerView, mesh: MeshPod) -> Iterato
             "true",
         )
     yield from judge_env(container, mesh, _iptables_env_rule, Code.INTERCEPTION_EXCLUDED)
+    yield from _iptables_mounts(container)
+    yield from _iptables_commands(container)
+
+
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def is_service_account_mount(mount: dict[str, object]) -> bool:
+    """The token volume the API server mounts into every container (``kube-api-access-*``)."""
+    name = mount.get("name")
+    return (
+        isinstance(name, str)
+        and name.startswith("kube-api-access-")
+        and mount.get("mountPath") == SERVICE_ACCOUNT_MOUNT
+        and not mount.get("subPath")
+        and not mount.get("subPathExpr")
+    )
+
+
+def _iptables_mounts(container: ContainerView) -> Iterator[Violation]:
+    """The injector mounts nothing into istio-init: a volume there may replace the binaries
+    (``/usr/local/bin/pilot-agent``) that install the capture, as root with NET_ADMIN."""
+    base = fieldpath.key(container.path, "volumeMounts")
+    for item in as_list(container.body.get("volumeMounts")):
+        mount = as_dict(item)
+        if is_service_account_mount(mount):
+            continue
+        name, path = str(mount.get("name")), str(mount.get("mountPath"))
+        yield problem(
+            Code.INTERCEPTION_EXCLUDED,
+            container,
+            f"mounts {fieldpath.shown(name)} at {fieldpath.shown(path)}, which",
+            "may replace what installs the capture",
+            fieldpath.named(base, name),
+            path,
+        )
+
+
+def _iptables_commands(container: ContainerView) -> Iterator[Violation]:
+    """A probe or hook of istio-init (a native sidecar may have them) runs a command as root
+    with NET_ADMIN beside the capture, which can flush it; the injector writes none."""
+    lifecycle = as_dict(container.body.get("lifecycle"))
+    handlers = [(f"lifecycle.{hook}", as_dict(lifecycle.get(hook))) for hook in lifecycle]
+    handlers += [
+        (probe, as_dict(container.body.get(probe)))
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+    ]
+    for where, handler in handlers:
+        if "exec" not in handler:
+            continue
+        command = " ".join(strings(as_dict(handler.get("exec")).get("command")))
+        path = container.path
+        for part in (*where.split("."), "exec"):
+            path = fieldpath.key(path, part)
+        yield problem(
+            Code.INTERCEPTION_EXCLUDED,
+            container,
+            f"{where} runs {fieldpath.shown(command)!r} beside the capture, which",
+            "it can undo (the injector writes no command there)",
+            path,
+            command,
+        )
 
 
 # Flags istio-iptables needs to capture everything, which the injector always writes: without

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from webhook.engine import fieldpath
 from webhook.engine.context import as_dict, as_list
-from webhook.engine.mesh_args import CAPTURE_MODES, PROXY_ROLES
+from webhook.engine.mesh_args import CAPTURE_MODES, PROXY_ROLES, SERVICE_ACCOUNT_MOUNT
 from webhook.engine.mesh_containers import MeshPod
 from webhook.engine.mesh_env import Rule, judge_env, problem
 from webhook.engine.mesh_flags import parse_flags
@@ -102,7 +102,6 @@ PROXY_MOUNTS = {
     "istio-certs": "/etc/certs/",
     "istio-podinfo": "/etc/istio/pod",
 }
-SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _DEBUG_PORT = re.compile(r"--debug-port=[0-9]{1,5}")
 
 
