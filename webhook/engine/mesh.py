@@ -17,7 +17,7 @@ from webhook.engine.context import as_dict, as_list
 from webhook.engine.mesh_args import judge_iptables_container
 from webhook.engine.mesh_containers import AUTO_IMAGE, MESH_CONTAINERS, MeshPod
 from webhook.engine.mesh_opt_out import judge_opt_out
-from webhook.engine.mesh_proxy import judge_proxy_container
+from webhook.engine.mesh_proxy import judge_proxy_container, judge_proxy_folder_shared
 from webhook.engine.podspec import ContainerView, PodView
 from webhook.engine.proxy_override import ProxyConfigJudge, judge_proxy_config_text
 from webhook.model.decision import Code, Violation
@@ -152,4 +152,5 @@ def judge_mesh(pod: PodView, mesh: MeshPod, config: Config) -> list[Violation]:
             found.extend(judge_iptables_container(container, mesh))
     found.extend(judge_proxy_overrides(pod, proxy_config))
     found.extend(judge_injection_overrides(pod, mesh, proxy_config))
+    found.extend(judge_proxy_folder_shared(pod, mesh))
     return found

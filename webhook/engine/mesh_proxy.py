@@ -19,7 +19,7 @@ from webhook.engine.mesh_args import CAPTURE_MODES, PROXY_ROLES, SERVICE_ACCOUNT
 from webhook.engine.mesh_containers import MeshPod
 from webhook.engine.mesh_env import Rule, judge_env, problem
 from webhook.engine.mesh_flags import parse_flags
-from webhook.engine.podspec import ContainerView, strings
+from webhook.engine.podspec import ContainerView, PodView, strings
 from webhook.engine.proxy_override import PROXY_METADATA_ALLOWED, ProxyConfigJudge
 from webhook.model.decision import Code, Violation
 
@@ -243,3 +243,32 @@ def _commands(container: ContainerView) -> Iterator[Violation]:
             path,
             " ".join(command),
         )
+
+
+# The proxy's own folder (/etc/istio/proxy): Envoy's bootstrap, and the socket (XDS) from which
+# Envoy takes its configuration, re-dialled whenever the stream to istiod ends.
+PROXY_FOLDER_VOLUME = "istio-envoy"
+
+
+def judge_proxy_folder_shared(pod: PodView, mesh: MeshPod) -> Iterator[Violation]:
+    """Another container mounting the proxy's folder can replace the XDS socket with its own
+    (the folder is a world-writable emptyDir) and serve Envoy any configuration: Istio's
+    templates mount it into istio-proxy alone."""
+    for container in pod.containers():
+        if mesh.is_mesh(container):
+            continue
+        base = fieldpath.key(container.path, "volumeMounts")
+        for item in as_list(container.body.get("volumeMounts")):
+            mount = as_dict(item)
+            if mount.get("name") != PROXY_FOLDER_VOLUME:
+                continue
+            path = mount.get("mountPath")
+            shown = path if isinstance(path, str) else "?"
+            yield Violation(
+                Code.PROXY_OVERRIDE,
+                f"{container.described} mounts {PROXY_FOLDER_VOLUME}, the proxy's own folder, "
+                "where it can replace the socket Envoy takes its configuration from; remove the "
+                "mount",
+                fieldpath.named(base, PROXY_FOLDER_VOLUME),
+                value=shown,
+            )
