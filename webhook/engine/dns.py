@@ -14,6 +14,7 @@ from webhook.engine.context import Context, as_dict, as_list
 from webhook.engine.podspec import PodView, strings
 from webhook.model.decision import Code, Violation
 from webhook.model.hosts import normalize_host
+from webhook.model.rules import Config
 
 
 def _address(value: str) -> str | None:
@@ -53,6 +54,17 @@ def judge_dns(ctx: Context, pod: PodView) -> list[Violation]:
     return found
 
 
+def _control_plane(host: str, config: Config) -> bool:
+    """A Service of the mesh root namespace (istiod, of any revision) in any form cluster DNS
+    answers: ``istiod.istio-system``, with ``.svc`` or ``.svc.<clusterDomain>``. The sidecar
+    dials istiod by that name for its configuration and certificates."""
+    labels = host.split(".")
+    if len(labels) < 2 or labels[1] != config.mesh_root_namespace.lower():
+        return False
+    rest = ".".join(labels[2:])
+    return rest in ("", "svc", f"svc.{normalize_host(config.cluster_domain)}")
+
+
 def judge_host_aliases(ctx: Context, pod: PodView) -> list[Violation]:
     found = []
     base = pod.spec_field("hostAliases")
@@ -60,6 +72,18 @@ def judge_host_aliases(ctx: Context, pod: PodView) -> list[Violation]:
         entry = as_dict(alias)
         names = fieldpath.key(fieldpath.index(base, position), "hostnames")
         for offset, hostname in enumerate(strings(entry.get("hostnames"))):
+            if _control_plane(normalize_host(hostname), ctx.policy.config):
+                found.append(
+                    Violation(
+                        Code.HOST_ALIAS,
+                        f"hostAliases pins {fieldpath.shown(hostname)} (a Service of the mesh "
+                        "root namespace, from which the sidecar takes its configuration) to an "
+                        "address; remove it",
+                        fieldpath.index(names, offset),
+                        value=hostname,
+                    )
+                )
+                continue
             destination = ctx.policy.destination_for(normalize_host(hostname))
             if destination is None:
                 continue
