@@ -379,6 +379,35 @@ class TestEnvoyFilterOutbound:
         decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
         assert paths(decision) == {"spec.configPatches[0].applyTo": "envoyfilter-outbound"}
 
+    @pytest.mark.parametrize(
+        ("value", "where"),
+        [
+            ({"typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.lua"
+                               ".v3.Lua", "inline_code": "function envoy_on_request(h) end"}},
+             'typed_config["@type"]'),
+            ({"typedConfig": {"@type": "type.googleapis.com/xds.type.v3.TypedStruct",
+                              "type_url": "type.googleapis.com/envoy.extensions.filters.http"
+                                          ".lua.v3.LuaPerRoute"}},
+             "typedConfig.type_url"),
+            ({"grpc_service": {"googleGrpc": {"target_uri": "authz.example:443"}}},
+             "grpc_service.googleGrpc"),
+        ],
+    )
+    def test_code_and_self_dialling_clients_in_any_context(
+        self, value: dict[str, Any], where: str
+    ) -> None:
+        patch = inbound_patch("HTTP_FILTER", "INSERT_BEFORE", value=value)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {
+            f"spec.configPatches[0].patch.value.{where}": "envoyfilter-outbound"}
+
+    def test_a_filter_merely_named_lua_is_judged_by_its_type(self) -> None:
+        value = {"name": "lua-headers", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
+                     ".HeaderMutation"}}
+        patch = inbound_patch("HTTP_FILTER", "INSERT_BEFORE", value=value)
+        assert judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch])).allowed
+
     def test_bootstrap_static_clusters_add_clusters(self) -> None:
         patch = inbound_patch("BOOTSTRAP", "MERGE",
                               value={"staticResources": {"clusters": [{"name": "out"}]}})
