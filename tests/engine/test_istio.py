@@ -61,30 +61,32 @@ def http_filter_match(name: str | None) -> dict[str, Any]:
 class TestServiceEntry:
     def test_each_host_is_reported_at_its_path(self) -> None:
         decision = judge(service_entry(hosts=["api.stripe.com", "evil.example", "*.org", "db"],
-                                       ports=[{"number": 443}]))
+                                       resolution="DNS", ports=[{"number": 443}]))
         assert paths(decision) == {
             "spec.hosts[0]": "egress-route", "spec.hosts[1]": "serviceentry-host",
             "spec.hosts[2]": "serviceentry-host",
         }
 
     def test_egress_route_names_the_destination_and_the_grant_file(self) -> None:
-        decision = judge(service_entry(hosts=["api.stripe.com"], ports=[{"number": 443}]))
+        decision = judge(service_entry(hosts=["api.stripe.com"], resolution="DNS",
+                                       ports=[{"number": 443}]))
         (message,) = decision.messages
         assert "Destination stripe" in message
         assert "services/shop/<serviceaccount>/api.stripe.com:443.rule" in message
 
     def test_wildcard_inside_a_wildcard_destination_is_a_route_to_it(self) -> None:
-        decision = judge(service_entry(hosts=["*.bigquery.googleapis.com"],
+        decision = judge(service_entry(hosts=["*.bigquery.googleapis.com"], resolution="DNS",
                                        ports=[{"number": 443}]))
         assert decision.codes == ("egress-route",)
         assert "Destination googleapis" in decision.messages[0]
 
     def test_exact_destination_does_not_cover_a_wildcard(self) -> None:
-        decision = judge(service_entry(hosts=["*.github.com"], ports=[{"number": 443}]))
+        decision = judge(service_entry(hosts=["*.github.com"], resolution="DNS",
+                                       ports=[{"number": 443}]))
         assert decision.codes == ("serviceentry-host",)
 
     def test_port_is_checked_against_each_hosts_destination_once(self) -> None:
-        decision = judge(service_entry(hosts=["github.com", "api.stripe.com"],
+        decision = judge(service_entry(hosts=["github.com", "api.stripe.com"], resolution="DNS",
                                        ports=[{"number": 22}, {"number": 443}]))
         assert paths(decision) == {
             "spec.hosts[0]": "egress-route", "spec.hosts[1]": "egress-route",
@@ -94,14 +96,16 @@ class TestServiceEntry:
 
     @pytest.mark.parametrize("number", ["443", None, True, 443.5])
     def test_unreadable_port_numbers_are_refused(self, number: Any) -> None:
-        decision = judge(service_entry(hosts=["api.stripe.com"], ports=[{"number": number}]))
+        decision = judge(service_entry(hosts=["api.stripe.com"], resolution="DNS",
+                                       ports=[{"number": number}]))
         assert set(decision.codes) == {"egress-route", "serviceentry-port"}
 
     @pytest.mark.parametrize(
         "location", [None, "MESH_EXTERNAL", "MESH_INTERNAL", "mesh_internal", 1, ""]
     )
     def test_every_location_is_judged_for_external_hosts(self, location: Any) -> None:
-        spec: dict[str, Any] = {"hosts": ["evil.example"], "ports": [{"number": 443}]}
+        spec: dict[str, Any] = {
+            "hosts": ["evil.example"], "resolution": "DNS", "ports": [{"number": 443}]}
         if location is not None:
             spec["location"] = location
         assert judge(service_entry(**spec)).codes == ("serviceentry-host",)
@@ -135,7 +139,13 @@ class TestServiceEntry:
             ({"resolution": "STATIC", "endpoints": [{"address": "10.0.0.1"}]}, True),
             ({"resolution": 1, "endpoints": [{"address": "127.0.0.1"}]}, True),
             ({"resolution": "STATIC", "endpoints": [{"network": "west"}]}, True),
-            ({"workloadSelector": {"labels": {"app": "vm"}}}, True),
+            ({"resolution": "STATIC", "workloadSelector": {"labels": {"app": "vm"}}}, True),
+            ({"resolution": "DNS", "workloadSelector": {"labels": {"app": "vm"}}}, True),
+            # NONE (also when absent) is an original-destination cluster, DYNAMIC_DNS a
+            # dynamic forward proxy: the selector does not bound where they go.
+            ({"workloadSelector": {"labels": {"app": "vm"}}}, False),
+            ({"resolution": 0, "workload_selector": {"labels": {"app": "vm"}}}, False),
+            ({"resolution": "DYNAMIC_DNS", "workloadSelector": {"labels": {"app": "vm"}}}, False),
             ({"resolution": "STATIC", "endpoints": []}, False),
             ({"resolution": "STATIC", "endpoints": [{"address": "10.0.0.1"},
                                                      {"address": "db.example.net"}]}, False),
@@ -149,6 +159,27 @@ class TestServiceEntry:
     ) -> None:
         decision = judge(service_entry(hosts=["db.corp"], **spec))
         assert ("spec.hosts[0]" not in paths(decision)) is internal
+
+    @pytest.mark.parametrize("protocol", ["HTTP", "http2", "GRPC", "grpc-web", "HTTP_PROXY", 7])
+    def test_passthrough_http_ports_reach_any_address(self, protocol: Any) -> None:
+        decision = judge(service_entry(hosts=["exfil"], addresses=["10.1.2.3"],
+                                       ports=[{"number": 80, "protocol": protocol}]))
+        assert paths(decision) == {"spec.ports[0].protocol": "serviceentry-host"}
+
+    @pytest.mark.parametrize("protocol", ["TCP", "TLS", "HTTPS", None])
+    def test_passthrough_other_ports_need_addresses_or_a_selector(self, protocol: Any) -> None:
+        port = {"number": 5432, "protocol": protocol}
+        bare = judge(service_entry(hosts=["db"], resolution="NONE", ports=[port]))
+        assert paths(bare) == {"spec.resolution": "serviceentry-address"}
+        for bound in ({"addresses": ["10.20.0.0/16"]},
+                      {"workloadSelector": {"labels": {"app": "db"}}}):
+            assert judge(service_entry(hosts=["db"], ports=[port], **bound)).allowed
+
+    def test_other_resolutions_are_not_passthrough(self) -> None:
+        for resolution in ("STATIC", "DNS", 2):
+            decision = judge(service_entry(hosts=["db"], resolution=resolution,
+                                           ports=[{"number": 80, "protocol": "HTTP"}]))
+            assert decision.allowed
 
     def test_an_internal_entry_still_may_not_take_a_covered_host(self) -> None:
         decision = judge(service_entry(hosts=["api.stripe.com", "*.org"], resolution="STATIC",
@@ -347,6 +378,35 @@ class TestEnvoyFilterOutbound:
         patch["patch"]["operation"] = operation
         decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
         assert paths(decision) == {"spec.configPatches[0].applyTo": "envoyfilter-outbound"}
+
+    @pytest.mark.parametrize(
+        ("value", "where"),
+        [
+            ({"typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.lua"
+                               ".v3.Lua", "inline_code": "function envoy_on_request(h) end"}},
+             'typed_config["@type"]'),
+            ({"typedConfig": {"@type": "type.googleapis.com/xds.type.v3.TypedStruct",
+                              "type_url": "type.googleapis.com/envoy.extensions.filters.http"
+                                          ".lua.v3.LuaPerRoute"}},
+             "typedConfig.type_url"),
+            ({"grpc_service": {"googleGrpc": {"target_uri": "authz.example:443"}}},
+             "grpc_service.googleGrpc"),
+        ],
+    )
+    def test_code_and_self_dialling_clients_in_any_context(
+        self, value: dict[str, Any], where: str
+    ) -> None:
+        patch = inbound_patch("HTTP_FILTER", "INSERT_BEFORE", value=value)
+        decision = judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch]))
+        assert paths(decision) == {
+            f"spec.configPatches[0].patch.value.{where}": "envoyfilter-outbound"}
+
+    def test_a_filter_merely_named_lua_is_judged_by_its_type(self) -> None:
+        value = {"name": "lua-headers", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
+                     ".HeaderMutation"}}
+        patch = inbound_patch("HTTP_FILTER", "INSERT_BEFORE", value=value)
+        assert judge(envoy_filter(workloadSelector=SHOP_SELECTOR, configPatches=[patch])).allowed
 
     def test_bootstrap_static_clusters_add_clusters(self) -> None:
         patch = inbound_patch("BOOTSTRAP", "MERGE",

@@ -19,7 +19,10 @@ deprecated names older Istio versions still map (``envoy.http_connection_manager
   Istio turns into ``ADD`` for listeners), which can relay anywhere; a patch adding a cluster
   (``CLUSTER`` with an operation other than a merge or ``REMOVE``, or a ``BOOTSTRAP`` patch
   with static resources); a patch whose value names an ``outbound|`` cluster (or a gateway's
-  ``outbound_.`` one) or routes by ``cluster_header``; a patch mentioning ORIGINAL_DST, a
+  ``outbound_.`` one) or routes by ``cluster_header``; a patch configuring Lua (Envoy opens
+  Lua's whole standard library: ``os.execute`` runs a shell as the proxy's UID, which is never
+  captured, and ``httpCall`` takes a cluster name the code may build) or a ``google_grpc``
+  client (it dials its target itself, outside every cluster); a patch mentioning ORIGINAL_DST, a
   passthrough cluster or the dynamic forward proxy anywhere, in keys or strings, however cased
   or punctuated; and a patch spelling a field both in camelCase and snake_case. A ``REMOVE``
   opens nothing, in any context: it is judged only for protected filters.
@@ -89,6 +92,12 @@ PROTECTED = frozenset({"rbac", "ext_authz", "extauthz", "lua", "wasm"})
 # going: original-destination clusters and listeners, Istio's passthrough clusters, DFP.
 PASSTHROUGH = ("originaldst", "passthroughcluster", "dynamicforwardproxy")
 STATIC_RESOURCES = frozenset({"staticresources"})
+# Folded markers of configuration that leaves the proxy's clusters behind: Lua's type URLs
+# (envoy.extensions.filters.http.lua.v3.Lua and LuaPerRoute; Envoy opens Lua's whole standard
+# library, so os.execute runs a shell as the proxy's UID, which is never captured, and httpCall
+# takes a cluster name the code may build), and a gRPC client that dials its target itself.
+LUA_TYPE = "envoyextensionsfiltershttplua"
+OWN_DIALER = "googlegrpc"
 PER_FILTER_CONFIG = "typedperfilterconfig"
 # Fields whose keys are data (label names, Envoy config), not Istio's protobuf fields.
 OPAQUE_FIELDS = frozenset({"value", "labels", "metadata"})
@@ -168,6 +177,7 @@ def _outbound(entry: dict[str, Any], base: str) -> list[Violation]:
         message = "patch adds a listener, which can relay traffic to any cluster; remove it"
         found.append(_violation(Code.ENVOYFILTER_OUTBOUND, message, f"{base}.applyTo"))
     found.extend(_outbound_clusters(field(patch, "value"), f"{base}.patch.value"))
+    found.extend(_own_way_out(field(patch, "value"), f"{base}.patch.value"))
     for where, key, node in _walk(entry, base):
         texts = [t for t in (key, node) if isinstance(t, str)]
         marked = next((t for t in texts if any(m in _fold(t) for m in PASSTHROUGH)), None)
@@ -194,6 +204,26 @@ def _outbound_clusters(value: Any, base: str) -> list[Violation]:
         if named is not None:
             message = (f"patch names outbound cluster {fieldpath.shown(named)}, which skips "
                        "the egress gateway; route external traffic through the gateway")
+            return [_violation(Code.ENVOYFILTER_OUTBOUND, message, where)]
+    return []
+
+
+def _own_way_out(value: Any, base: str) -> list[Violation]:
+    """The first Lua program or self-dialling gRPC client in a patch value: what either
+    reaches cannot be read from the patch, and the proxy's own traffic is never captured."""
+    for where, key, node in _walk(value, base):
+        if isinstance(node, str) and LUA_TYPE in _fold(node):
+            message = (
+                "a Lua filter runs any code in the proxy, as the proxy's UID that the sidecar "
+                "never captures (os.execute, httpCall to any cluster); use a declarative filter "
+                "such as header_mutation, or ask the security team"
+            )
+            return [_violation(Code.ENVOYFILTER_OUTBOUND, message, where)]
+        if key is not None and _fold(key) == OWN_DIALER:
+            message = (
+                f"{key} dials its target itself, outside the proxy's clusters and the sidecar's "
+                "capture; ask the security team"
+            )
             return [_violation(Code.ENVOYFILTER_OUTBOUND, message, where)]
     return []
 

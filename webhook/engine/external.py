@@ -24,7 +24,12 @@ from webhook.model.hosts import host_matches, is_wildcard, normalize_host
 from webhook.model.rules import Config, Destination, Policy
 
 UNIX_SOCKET = "unix://"
-STATIC = ("STATIC", 1)  # the resolution by name or by protobuf number
+RESOLUTIONS = {0: "NONE", 1: "STATIC", 2: "DNS", 3: "DNS_ROUND_ROBIN", 4: "DYNAMIC_DNS"}
+# Resolutions whose cluster sends traffic only to the entry's endpoints or selected
+# workloads. NONE (the default) is an ORIGINAL_DST cluster on sidecars and DYNAMIC_DNS a
+# dynamic forward proxy (pilot/pkg/networking/core/cluster.go, convertResolution and
+# buildOutboundClusters): both go wherever the app or the request says.
+TO_ENDPOINTS = frozenset({"STATIC", "DNS", "DNS_ROUND_ROBIN"})
 
 
 def is_external(host: Any, config: Config) -> bool:
@@ -41,13 +46,28 @@ def reachable_inside(address: Any, network: Any, internal: InternalRanges) -> bo
     return address.startswith(UNIX_SOCKET) or internal.contains(address)
 
 
+def resolution(spec: dict[str, Any]) -> str:
+    """A ServiceEntry's resolution by name, its number read as Istio reads it; NONE when
+    absent (proto3's default), "?" when unreadable."""
+    value = field(spec, "resolution")
+    if value is None:
+        return "NONE"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return RESOLUTIONS.get(value, "?")
+    return "?"
+
+
 def entry_is_internal(spec: dict[str, Any], internal: InternalRanges) -> bool:
     """Whether a ServiceEntry's hosts lead only inside: STATIC with every endpoint inside
-    (loopback included, as for a local ext-authz), or backed by a workloadSelector alone."""
+    (loopback included, as for a local ext-authz), or backed by a workloadSelector alone with
+    a resolution that sends traffic to the selected workloads (not NONE or DYNAMIC_DNS)."""
     endpoints = as_list(field(spec, "endpoints"))
     if has(spec, "workloadSelector") and not endpoints:
-        return isinstance(field(spec, "workloadSelector"), dict)
-    if field(spec, "resolution") not in STATIC or not endpoints:
+        selector = field(spec, "workloadSelector")
+        return isinstance(selector, dict) and resolution(spec) in TO_ENDPOINTS
+    if resolution(spec) != "STATIC" or not endpoints:
         return False
     return all(
         reachable_inside(as_dict(e).get("address"), as_dict(e).get("network"), internal)

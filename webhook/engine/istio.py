@@ -19,13 +19,14 @@ from webhook.engine.external import (
     entry_is_internal,
     is_external,
     reachable_inside,
+    resolution,
     route_message,
     spanned_destination,
     spanning_message,
 )
 from webhook.engine.meshconfig import judge_mesh_config
 from webhook.engine.network import is_address
-from webhook.engine.protojson import field
+from webhook.engine.protojson import field, has
 from webhook.model.decision import Code, Violation
 from webhook.model.hosts import is_wildcard, normalize_host
 from webhook.model.review import JSONObject
@@ -155,10 +156,47 @@ def _endpoints(ctx: Context, spec: dict[str, Any]) -> Iterator[Violation]:
         yield _violation(Code.SERVICEENTRY_ADDRESS, message, path)
 
 
+# Istio's HTTP protocols (pkg/config/protocol/instance.go, IsHTTP; parsed ignoring case).
+HTTP_PROTOCOLS = frozenset({"http", "http2", "http_proxy", "grpc", "grpc-web"})
+
+
+def _passthrough(spec: dict[str, Any]) -> Iterator[Violation]:
+    """Resolution NONE (the default) gives the entry an ORIGINAL_DST cluster on sidecars
+    (pilot/pkg/networking/core/cluster.go, convertResolution), so its traffic goes to whatever
+    address the app dialled, whatever its hosts are named. HTTP ports share the wildcard
+    0.0.0.0 listener and match by Host header (listener.go, buildSidecarOutboundListener):
+    any address. Other ports bind to the entry's addresses, or to its selected workloads'; with
+    neither, to 0.0.0.0 (listener.go, buildSidecarOutboundListeners): any address too."""
+    if resolution(spec) != "NONE":
+        return
+    bound = False  # a port whose listener binds to the entry's addresses
+    for i, port in enumerate(as_list(spec.get("ports"))):
+        protocol = as_dict(port).get("protocol")
+        http = not isinstance(protocol, str) or protocol.lower() in HTTP_PROTOCOLS
+        if protocol is None or not http:  # unset: sniffed on the entry's own listener
+            bound = True
+            continue
+        message = (
+            f"resolution NONE sends {fieldpath.shown(protocol)} requests for these hosts to "
+            "whatever address the app dials (an original-destination cluster); use STATIC "
+            "with internal endpoints, or DNS"
+        )
+        yield _violation(Code.SERVICEENTRY_HOST, message, f"spec.ports[{i}].protocol")
+    if bound and not as_list(spec.get("addresses")) and not has(spec, "workloadSelector"):
+        message = (
+            "resolution NONE without addresses lets traffic on these ports out to any address, "
+            "as addresses 0.0.0.0/0 would; list internal addresses, or use STATIC with "
+            "internal endpoints"
+        )
+        yield _violation(Code.SERVICEENTRY_ADDRESS, message, "spec.resolution")
+
+
 def judge_service_entry(ctx: Context, obj: JSONObject) -> Findings:
     """``egress-route`` for covered hosts; ``serviceentry-host`` for other external hosts on
     every location (MESH_INTERNAL changes only mTLS: the host still enters every sidecar's
-    registry); ``serviceentry-port``; ``serviceentry-address`` for addresses outside."""
+    registry); ``serviceentry-port``; ``serviceentry-address`` for addresses outside; and for
+    resolution NONE, which reaches any address, an HTTP port (``serviceentry-host``) or no
+    addresses nor workloadSelector (``serviceentry-address``)."""
     spec = as_dict(obj.get("spec"))
     internal = ctx.policy.config.internal_ranges
     found = list(_hosts(ctx, spec, external_entry=not entry_is_internal(spec, internal)))
@@ -170,6 +208,7 @@ def judge_service_entry(ctx: Context, obj: JSONObject) -> Findings:
             )
             found.append(_violation(Code.SERVICEENTRY_ADDRESS, message, f"spec.addresses[{i}]"))
     found.extend(_endpoints(ctx, spec))
+    found.extend(_passthrough(spec))
     return Findings(violations=tuple(found))
 
 
