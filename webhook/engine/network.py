@@ -204,16 +204,28 @@ def _external_name(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
 
 
 def _external_ips(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
-    """``external-ip`` for each externalIP outside the internal ranges.
+    """``external-ip`` for each externalIP.
 
     kube-proxy captures traffic to a Service's externalIPs on every node, from every pod and
     gateway, so a public address there hijacks the gateway's own connections to it
-    (CVE-2020-8554). Not an infrastructure code: no one may do this.
+    (CVE-2020-8554): no one may do this. An internal address is taken over the same way and
+    belongs to no namespace the webhook can see: it may be the resolver the cluster DNS
+    forwards to (a VPC's, whose answers tell the egress gateway where an approved host is), a
+    gateway's pod or another team's, so from an untrusted principal it is refused too
+    (``infrastructure``: a trusted principal may publish an internal address).
     """
     found: list[Violation] = []
     internal = ctx.policy.config.internal_ranges
     for i, address in enumerate(as_list(spec.get("externalIPs"))):
         if isinstance(address, str) and internal.contains(address):
+            message = (
+                f"externalIP {fieldpath.shown(address)} would capture every pod's traffic to "
+                "it, on every node (it may be the resolver the cluster DNS asks, a gateway's "
+                "pod or another team's); expose the Service through its ClusterIP, a NodePort "
+                "or a LoadBalancer instead, or ask the security team"
+            )
+            found.append(Violation(Code.EXTERNAL_IP, message, f"spec.externalIPs[{i}]",
+                                   value=address, infrastructure=True))
             continue
         message = (
             f"externalIP {fieldpath.shown(address)} is outside the internal ranges and would "
