@@ -6,7 +6,10 @@ the CRDs in ``libcalico-go/config/crd``). An egress rule whose ``action`` is ``A
 Calico does not know is judged as ``Allow``) opens egress when its destination has
 ``domains``, or names no endpoints (no ``selector``, ``namespaceSelector``,
 ``serviceAccounts`` or ``services``) and its ``nets`` (every address when absent) minus its
-``notNets`` leave the internal ranges. ``notSelector`` alone does not narrow it: addresses
+``notNets`` leave the internal ranges; a ``namespaceSelector`` that may match non-namespaced
+resources (a negation or ``global()``) does not narrow it either, as it selects
+GlobalNetworkSets, whose addresses the policy does not show (a trusted principal may have
+written public ones). ``notSelector`` alone does not narrow it: addresses
 outside the cluster carry no labels, so they match any negated selector. ``Deny`` and
 ``Log`` open nothing. A selector also matches NetworkSets and GlobalNetworkSets, so those are
 judged too: a set holding an address outside (or, in Calico Enterprise, egress domains) lets
@@ -52,6 +55,8 @@ _CALICO_NAME = re.compile(
     r"\s*(?:kubernetes\.io/metadata\.name|projectcalico\.org/name)\s*"
     r"(?:==\s*(?P<one>'[^']*'|\"[^\"]*\")|in\s*\{(?P<many>[^}]*)\})\s*"
 )
+_CALICO_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+_CALICO_NEGATION = re.compile(r"!|not\s*in|global\s*\(")
 _CALICO_VALUE = re.compile(r"\s*('[^']*'|\"[^\"]*\")\s*")
 
 
@@ -71,17 +76,39 @@ def _present(value: Any) -> bool:
 # -- Calico ------------------------------------------------------------------------------
 
 
+def _may_select_global(selector: Any) -> bool:
+    """Whether a rule's ``namespaceSelector`` may match non-namespaced resources
+    (GlobalNetworkSets, host endpoints). Calico rewrites it over the namespace labels and
+    ``global()`` to ``!has(projectcalico.org/namespace)``; a global resource has neither, so
+    only a negation (``!``, ``!=``, ``!has()``, ``not in``) or ``global()`` can match it: a
+    selector of positive terms alone cannot. String literals are ignored; anything
+    unreadable may."""
+    if not isinstance(selector, str):
+        return True
+    terms = _CALICO_LITERAL.sub("''", selector)
+    return _CALICO_NEGATION.search(terms) is not None
+
+
 def _calico_destination(
     destination: dict[str, Any], base: str, internal: InternalRanges
 ) -> Iterator[Violation]:
     if _present(destination.get("domains")):
         yield _violation(f"destination domains are outside the cluster; {GATEWAY}",
                          f"{base}.domains")
-    if any(_present(destination.get(name)) for name in CALICO_ENDPOINT_FIELDS):
+    namespaces = destination.get("namespaceSelector")
+    global_sets = _present(namespaces) and _may_select_global(namespaces)
+    if not global_sets and any(_present(destination.get(n)) for n in CALICO_ENDPOINT_FIELDS):
         return
     nets = as_list(destination.get("nets")) or list(EVERYWHERE)
     outside = first_outside(internal, nets, as_list(destination.get("notNets")))
     if outside is None:
+        return
+    if global_sets:
+        message = (f"namespaceSelector {fieldpath.shown(namespaces)} also selects "
+                   "GlobalNetworkSets, whose addresses are not in this policy and may be "
+                   "outside the cluster; select namespaces by labels they have (==, in, has()), "
+                   f"not by negation or global(), or list internal nets; {GATEWAY}")
+        yield _violation(message, f"{base}.namespaceSelector", str(namespaces))
         return
     where = f"{base}.nets" if "nets" in destination else base
     if "nets" in destination or "notNets" in destination:
