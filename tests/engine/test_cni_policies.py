@@ -242,3 +242,74 @@ class TestAdminPolicies:
         rule = {"action": "Allow", "to": [{"namespaces": {}}, {"nodes": {}},
                                           {"pods": {"namespaceSelector": {}, "podSelector": {}}}]}
         assert judge(admin(rule)).allowed
+
+
+@pytest.mark.parametrize(
+    ("selector", "opens"),
+    [
+        ("global()", True),
+        ("global( )", True),
+        ("!has(environment)", True),
+        ("environment != 'prod'", True),
+        ("environment notin {'prod'}", True),
+        ("!(team == 'shop')", True),
+        ({"matchLabels": {}}, True),
+        ("all()", False),
+        ("team == 'shop!' && environment in {'not in'}", False),
+        ("has(team) || team starts with 'sh'", False),
+    ],
+)
+def test_calico_namespace_selector_matching_global_sets(selector: Any, opens: bool) -> None:
+    decision = judge(calico({"action": "Allow", "destination": {"namespaceSelector": selector}}))
+    assert paths(decision) == (
+        {"spec.egress[0].destination.namespaceSelector": "netpol-open-egress"} if opens else {})
+
+
+def ingress_policy(kind: str, **spec: Any) -> dict[str, Any]:
+    group = {"CiliumClusterwideNetworkPolicy": "cilium.io/v2",
+             "GlobalNetworkPolicy": "crd.projectcalico.org/v1"}.get(
+        kind, "policy.networking.k8s.io/v1beta1")
+    return {"apiVersion": group, "kind": kind, "metadata": {"name": "p"}, "spec": spec}
+
+
+class TestClusterWideIngress:
+    @pytest.mark.parametrize(
+        "obj",
+        [
+            ingress_policy("CiliumClusterwideNetworkPolicy", endpointSelector={},
+                           ingress=[{"toPorts": [{"ports": [{"port": "443"}]}]}]),
+            ingress_policy("CiliumClusterwideNetworkPolicy", endpointSelector={"matchLabels": {
+                "k8s:io.kubernetes.pod.namespace": "payments-egress"}},
+                ingress=[{"fromEntities": ["cluster"]}]),
+            ingress_policy("GlobalNetworkPolicy", namespaceSelector="team != 'x'",
+                           ingress=[{"action": "Pass"}]),
+            ingress_policy("GlobalNetworkPolicy",
+                           namespaceSelector="kubernetes.io/metadata.name == 'istio-egress'",
+                           ingress=[{"action": "Allow"}]),
+            ingress_policy("ClusterNetworkPolicy", tier="Admin", subject={"namespaces": {
+                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
+                                      "values": ["shop", "istio-egress"]}]}},
+                ingress=[{"action": "Accept", "from": [{"namespaces": {}}]}]),
+        ],
+    )
+    def test_may_reach_a_gateway(self, obj: dict[str, Any]) -> None:
+        decision = judge(obj)
+        assert decision.codes == ("netpol-open-egress",)
+        assert judge(obj, user=SECURITY_ADMIN).allowed
+
+    @pytest.mark.parametrize(
+        "obj",
+        [
+            ingress_policy("CiliumClusterwideNetworkPolicy", endpointSelector={},
+                           ingress=[{}]),
+            ingress_policy("CiliumClusterwideNetworkPolicy", nodeSelector={},
+                           ingress=[{"fromEntities": ["cluster"]}]),
+            ingress_policy("CiliumClusterwideNetworkPolicy", endpointSelector={},
+                           ingressDeny=[{"fromEntities": ["world"]}]),
+            ingress_policy("GlobalNetworkPolicy", ingress=[{"action": "Deny"}]),
+            ingress_policy("ClusterNetworkPolicy", tier="Admin", subject={"namespaces": {}},
+                           ingress=[{"action": "Deny", "from": [{"namespaces": {}}]}]),
+        ],
+    )
+    def test_closes_or_selects_no_pods(self, obj: dict[str, Any]) -> None:
+        assert judge(obj).allowed

@@ -200,12 +200,18 @@ def test_external_name_local_under_the_configured_cluster_domain() -> None:
 class TestExternalIPs:
     def test_each_outside_address_is_reported_at_its_path(self) -> None:
         decision = judge(service(externalIPs=[
-            "10.0.0.9", "8.8.8.8", "fd00:ec2::254", "100.100.100.200", None, "not-an-ip"]))
+            "10.0.0.9", "8.8.8.8", "fd00:ec2::254", "100.100.100.200", None, "not-an-ip"]),
+            user=SECURITY_ADMIN)
         assert paths(decision) == {f"spec.externalIPs[{i}]": "external-ip" for i in (1, 2, 3, 4, 5)}
 
-    def test_internal_and_configured_ranges_are_fine(self) -> None:
+    def test_internal_and_configured_ranges_are_fine_from_a_trusted_principal(self) -> None:
         assert judge(service(externalIPs=["192.168.4.4", "127.0.0.1",
-                                          "2600:1f18:4c2b:8a00::1"])).allowed
+                                          "2600:1f18:4c2b:8a00::1"]), user=SECURITY_ADMIN).allowed
+
+    def test_an_internal_address_from_a_team_may_be_anyones(self) -> None:
+        decision = judge(service(externalIPs=["10.0.0.2", "2600:1f18:4c2b:8a00::1"]))
+        assert paths(decision) == {f"spec.externalIPs[{i}]": "external-ip" for i in (0, 1)}
+        assert "resolver the cluster DNS asks" in decision.violations[0].message
 
     def test_applies_to_trusted_principals_too(self) -> None:
         assert judge(service(externalIPs=["1.1.1.1"]), user=SECURITY_ADMIN).codes == (

@@ -15,7 +15,10 @@ outside the cluster through:
   destination. ``toServices`` and ``toRequires`` do not narrow that (a ``toServices`` rule with
   ``toPorts`` allows the ports to the world: cilium/cilium#20067).
 
-``egressDeny`` never opens anything. Every code here is an infrastructure code.
+``egressDeny`` never opens anything. A clusterwide policy may also select the gateways' pods,
+and Cilium adds its ingress rules to their NetworkPolicy: one admitting ingress to pods it
+does not confine, by ``io.kubernetes.pod.namespace``, to namespaces other than the gateways'
+is refused too. Every code here is an infrastructure code.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from webhook.engine import fieldpath
+from webhook.engine import fieldpath, network
 from webhook.engine.context import Context, Findings, as_dict, as_list
 from webhook.model.addresses import InternalRanges, parse_network
 from webhook.model.decision import Code, Violation
@@ -178,14 +181,39 @@ def _open_rule(
             yield _violation(message, f"{base}.toEndpoints[{j}]")
 
 
+def _named_namespaces(selector: Any) -> frozenset[str] | None:
+    """The namespaces an endpoint selector names by Cilium's namespace label, of any source."""
+    found: frozenset[str] | None = None
+    for key in (NAMESPACE_LABEL, f"k8s:{NAMESPACE_LABEL}", f"any:{NAMESPACE_LABEL}"):
+        named = network.named_namespaces(selector, key)
+        if named is not None:
+            found = named if found is None else found & named
+    return found
+
+
+def _gateway_ingress(ctx: Context, spec: dict[str, Any], where: str) -> tuple[Violation, ...]:
+    """A clusterwide rule for pods (not a host policy's ``nodeSelector``) with an ingress rule
+    that admits something (``{}`` admits nothing)."""
+    if "endpointSelector" not in spec and "nodeSelector" in spec:
+        return ()
+    if not any(as_dict(rule) for rule in as_list(spec.get("ingress"))):
+        return ()
+    return network.gateway_ingress(ctx, f"{where}.ingress",
+                                   _named_namespaces(spec.get("endpointSelector")),
+                                   name_label=NAMESPACE_LABEL)
+
+
 def judge_cilium_policy(ctx: Context, obj: JSONObject) -> Findings:
-    """``netpol-open-egress`` for egress rules reaching outside (module docstring)."""
+    """``netpol-open-egress`` for egress rules reaching outside (module docstring), and for
+    a clusterwide policy admitting ingress to a gateway namespace's pods."""
     clusterwide = ctx.request.kind.kind == "CiliumClusterwideNetworkPolicy"
     internal = ctx.policy.config.internal_ranges
     specs = [("spec", as_dict(obj.get("spec")))]
     specs += [(f"specs[{k}]", as_dict(s)) for k, s in enumerate(as_list(obj.get("specs")))]
     found: list[Violation] = []
     for where, spec in specs:
+        if clusterwide:
+            found.extend(_gateway_ingress(ctx, spec, where))
         init = _matches_init(spec)
         for i, rule in enumerate(as_list(spec.get("egress"))):
             found.extend(_open_rule(as_dict(rule), f"{where}.egress[{i}]", internal,

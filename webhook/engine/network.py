@@ -133,6 +133,57 @@ def judge_network_policy_change(
     return tuple(found)
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def named_namespaces(selector: Any, key: str = NAMESPACE_NAME_LABEL) -> frozenset[str] | None:
+    """The namespaces a label selector is confined to by name (``key`` equal to, or ``In``,
+    some values); None when it may select a namespace of any name."""
+    selector = as_dict(selector)
+    confined: frozenset[str] | None = None
+    value = as_dict(selector.get("matchLabels")).get(key)
+    if isinstance(value, str):
+        confined = frozenset({value})
+    for expression in as_list(selector.get("matchExpressions")):
+        expression = as_dict(expression)
+        values = expression.get("values")
+        if (expression.get("key") != key or expression.get("operator") != "In"
+                or not isinstance(values, list)):
+            continue
+        named = frozenset(v for v in values if isinstance(v, str))
+        confined = named if confined is None else confined & named
+    return confined
+
+
+def gateway_ingress(
+    ctx: Context, path: str, confined: frozenset[str] | None,
+    name_label: str = NAMESPACE_NAME_LABEL,
+) -> tuple[Violation, ...]:
+    """``netpol-open-egress`` for a cluster-wide policy that admits ingress to pods it does
+    not confine to namespaces other than the gateways'.
+
+    A gateway's NetworkPolicy admits only pods with its entitlement label, but a cluster-wide
+    policy is not bound by it: an AdminNetworkPolicy ``Allow`` overrides NetworkPolicies, a
+    Calico ``Allow`` ordered first ends evaluation, and Cilium adds every allow rule up. So
+    whatever the cluster-wide policy admits reaches the gateway, entitled or not.
+    """
+    gateways = ctx.policy.config.gateway_namespaces
+    if confined is not None and not confined & gateways:
+        return ()
+    kind = ctx.request.kind.kind or "cluster-wide policy"
+    article = "an" if kind[:1] in "AEIOU" else "a"
+    if confined is None:
+        pods = f"pods of any namespace (gateway namespaces {', '.join(sorted(gateways))} too)"
+    else:
+        pods = f"pods of gateway namespace {', '.join(sorted(confined & gateways))}"
+    message = (
+        f"{article} {kind} admitting ingress to {pods} lets pods without an entitlement "
+        "reach the egress gateway around its NetworkPolicy; select your own namespaces by name "
+        f"({name_label}) or write a namespaced policy, or {ASK}"
+    )
+    return (_violation(Code.NETPOL_OPEN_EGRESS, message, path),)
+
+
 # -- Service, Endpoints, EndpointSlice ---------------------------------------------------
 
 
@@ -153,16 +204,28 @@ def _external_name(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
 
 
 def _external_ips(ctx: Context, spec: dict[str, Any]) -> list[Violation]:
-    """``external-ip`` for each externalIP outside the internal ranges.
+    """``external-ip`` for each externalIP.
 
     kube-proxy captures traffic to a Service's externalIPs on every node, from every pod and
     gateway, so a public address there hijacks the gateway's own connections to it
-    (CVE-2020-8554). Not an infrastructure code: no one may do this.
+    (CVE-2020-8554): no one may do this. An internal address is taken over the same way and
+    belongs to no namespace the webhook can see: it may be the resolver the cluster DNS
+    forwards to (a VPC's, whose answers tell the egress gateway where an approved host is), a
+    gateway's pod or another team's, so from an untrusted principal it is refused too
+    (``infrastructure``: a trusted principal may publish an internal address).
     """
     found: list[Violation] = []
     internal = ctx.policy.config.internal_ranges
     for i, address in enumerate(as_list(spec.get("externalIPs"))):
         if isinstance(address, str) and internal.contains(address):
+            message = (
+                f"externalIP {fieldpath.shown(address)} would capture every pod's traffic to "
+                "it, on every node (it may be the resolver the cluster DNS asks, a gateway's "
+                "pod or another team's); expose the Service through its ClusterIP, a NodePort "
+                "or a LoadBalancer instead, or ask the security team"
+            )
+            found.append(Violation(Code.EXTERNAL_IP, message, f"spec.externalIPs[{i}]",
+                                   value=address, infrastructure=True))
             continue
         message = (
             f"externalIP {fieldpath.shown(address)} is outside the internal ranges and would "
