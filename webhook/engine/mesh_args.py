@@ -14,7 +14,7 @@ The lists follow Istio's ``tools/istio-iptables`` flag and environment bindings 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from webhook.engine import fieldpath
@@ -211,40 +211,36 @@ def judge_iptables_container(container: ContainerView, mesh: MeshPod) -> Iterato
 SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
-def is_service_account_mount(mount: dict[str, object]) -> bool:
+def is_service_account_mount(name: str, path: str) -> bool:
     """The token volume the API server mounts into every container (``kube-api-access-*``)."""
-    name = mount.get("name")
-    return (
-        isinstance(name, str)
-        and name.startswith("kube-api-access-")
-        and mount.get("mountPath") == SERVICE_ACCOUNT_MOUNT
-        and not mount.get("subPath")
-        and not mount.get("subPathExpr")
-    )
+    return name.startswith("kube-api-access-") and path == SERVICE_ACCOUNT_MOUNT
 
 
-def _iptables_mounts(container: ContainerView) -> Iterator[Violation]:
-    """The injector mounts nothing into istio-init: a volume there may replace the binaries
-    (``/usr/local/bin/pilot-agent``) that install the capture, as root with NET_ADMIN."""
+def judge_mounts(
+    container: ContainerView, allowed: Callable[[str, str], bool], code: Code, why: str
+) -> Iterator[Violation]:
+    """``code`` for each volume mount of ``container`` but whole volumes that ``allowed``
+    accepts by name and path (a subPath mount is never one of the injector's)."""
     base = fieldpath.key(container.path, "volumeMounts")
     for item in as_list(container.body.get("volumeMounts")):
         mount = as_dict(item)
-        if is_service_account_mount(mount):
-            continue
         name, path = str(mount.get("name")), str(mount.get("mountPath"))
+        whole = not mount.get("subPath") and not mount.get("subPathExpr")
+        if whole and allowed(name, path):
+            continue
         yield problem(
-            Code.INTERCEPTION_EXCLUDED,
+            code,
             container,
             f"mounts {fieldpath.shown(name)} at {fieldpath.shown(path)}, which",
-            "may replace what installs the capture",
+            why,
             fieldpath.named(base, name),
             path,
         )
 
 
-def _iptables_commands(container: ContainerView) -> Iterator[Violation]:
-    """A probe or hook of istio-init (a native sidecar may have them) runs a command as root
-    with NET_ADMIN beside the capture, which can flush it; the injector writes none."""
+def exec_handlers(container: ContainerView) -> Iterator[tuple[str, list[str], str]]:
+    """(where, command, path) of each probe or lifecycle hook of ``container`` that runs a
+    command: ``where`` is ``livenessProbe`` or ``lifecycle.preStop``, and so on."""
     lifecycle = as_dict(container.body.get("lifecycle"))
     handlers = [(f"lifecycle.{hook}", as_dict(lifecycle.get(hook))) for hook in lifecycle]
     handlers += [
@@ -254,17 +250,31 @@ def _iptables_commands(container: ContainerView) -> Iterator[Violation]:
     for where, handler in handlers:
         if "exec" not in handler:
             continue
-        command = " ".join(strings(as_dict(handler.get("exec")).get("command")))
         path = container.path
         for part in (*where.split("."), "exec"):
             path = fieldpath.key(path, part)
+        yield where, strings(as_dict(handler.get("exec")).get("command")), path
+
+
+def _iptables_mounts(container: ContainerView) -> Iterator[Violation]:
+    """The injector mounts nothing into istio-init: a volume there may replace the binaries
+    (``/usr/local/bin/pilot-agent``) that install the capture, as root with NET_ADMIN."""
+    return judge_mounts(container, is_service_account_mount, Code.INTERCEPTION_EXCLUDED,
+                        "may replace what installs the capture")
+
+
+def _iptables_commands(container: ContainerView) -> Iterator[Violation]:
+    """A probe or hook of istio-init (a native sidecar may have them) runs a command as root
+    with NET_ADMIN beside the capture, which can flush it; the injector writes none."""
+    for where, command, path in exec_handlers(container):
+        shown = " ".join(command)
         yield problem(
             Code.INTERCEPTION_EXCLUDED,
             container,
-            f"{where} runs {fieldpath.shown(command)!r} beside the capture, which",
+            f"{where} runs {fieldpath.shown(shown)!r} beside the capture, which",
             "it can undo (the injector writes no command there)",
             path,
-            command,
+            shown,
         )
 
 

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 
 from webhook.engine import fieldpath
 from webhook.engine.context import as_dict, as_list
-from webhook.engine.mesh_args import CAPTURE_MODES, PROXY_ROLES, SERVICE_ACCOUNT_MOUNT
+from webhook.engine.mesh_args import (
+    CAPTURE_MODES,
+    PROXY_ROLES,
+    exec_handlers,
+    is_service_account_mount,
+    judge_mounts,
+)
 from webhook.engine.mesh_containers import MeshPod
 from webhook.engine.mesh_env import Rule, judge_env, problem
 from webhook.engine.mesh_flags import parse_flags
@@ -197,44 +203,19 @@ def judge_proxy_container(
 
 
 def _mounts(container: ContainerView) -> Iterator[Violation]:
-    base = fieldpath.key(container.path, "volumeMounts")
-    for item in as_list(container.body.get("volumeMounts")):
-        mount = as_dict(item)
-        name, path = mount.get("name"), mount.get("mountPath")
-        if not isinstance(name, str) or not isinstance(path, str):
-            name, path = str(name), str(path)
-        fine = PROXY_MOUNTS.get(name) == path or (
-            name.startswith("kube-api-access-") and path == SERVICE_ACCOUNT_MOUNT
-        )
-        if fine and not mount.get("subPath") and not mount.get("subPathExpr"):
-            continue
-        yield problem(
-            Code.PROXY_OVERRIDE,
-            container,
-            f"mounts {fieldpath.shown(name)} at {fieldpath.shown(path)}, which",
-            "may replace the proxy's configuration",
-            fieldpath.named(base, name),
-            path,
-        )
+    return judge_mounts(
+        container,
+        lambda name, path: PROXY_MOUNTS.get(name) == path or is_service_account_mount(name, path),
+        Code.PROXY_OVERRIDE,
+        "may replace the proxy's configuration",
+    )
 
 
 def _commands(container: ContainerView) -> Iterator[Violation]:
     """Hooks and probes that run a command in the proxy's container run it as the proxy's UID."""
-    lifecycle = as_dict(container.body.get("lifecycle"))
-    handlers = [(f"lifecycle.{hook}", as_dict(lifecycle.get(hook))) for hook in lifecycle]
-    handlers += [
-        (probe, as_dict(container.body.get(probe)))
-        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
-    ]
-    for where, handler in handlers:
-        if "exec" not in handler:
-            continue
-        command = strings(as_dict(handler.get("exec")).get("command"))
+    for where, command, path in exec_handlers(container):
         if where.startswith("lifecycle.") and _is_agent_hook(command):
             continue
-        path = container.path
-        for part in (*where.split("."), "exec"):
-            path = fieldpath.key(path, part)
         yield problem(
             Code.PROXY_OVERRIDE,
             container,
