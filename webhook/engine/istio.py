@@ -16,6 +16,7 @@ from webhook.engine import fieldpath
 from webhook.engine.context import Context, Findings, as_dict, as_list
 from webhook.engine.envoyfilter import judge_envoy_filter
 from webhook.engine.external import (
+    TO_ENDPOINTS,
     entry_is_internal,
     is_external,
     reachable_inside,
@@ -167,8 +168,8 @@ def _passthrough(spec: dict[str, Any]) -> Iterator[Violation]:
     0.0.0.0 listener and match by Host header (listener.go, buildSidecarOutboundListener):
     any address. Other ports bind to the entry's addresses, or to its selected workloads'; with
     neither, to 0.0.0.0 (listener.go, buildSidecarOutboundListeners): any address too."""
-    if resolution(spec) != "NONE":
-        return
+    if resolution(spec) in (*TO_ENDPOINTS, "DYNAMIC_DNS"):
+        return  # NONE, or a value Istio would not read as another one: fail closed
     bound = False  # a port whose listener binds to the entry's addresses
     for i, port in enumerate(as_list(spec.get("ports"))):
         protocol = as_dict(port).get("protocol")
