@@ -181,6 +181,14 @@ class TestServiceEntry:
                                            ports=[{"number": 80, "protocol": "HTTP"}]))
             assert decision.allowed
 
+    @pytest.mark.parametrize("resolution", ["none", "Static", 9, True, ["DNS"]])
+    def test_an_unreadable_resolution_is_judged_as_passthrough(self, resolution: Any) -> None:
+        # The CRD's schema refuses these spellings before a validating webhook sees them;
+        # `validate` reads files without it, so the engine fails closed on its own.
+        decision = judge(service_entry(hosts=["exfil"], resolution=resolution,
+                                       ports=[{"number": 80, "protocol": "HTTP"}]))
+        assert paths(decision) == {"spec.ports[0].protocol": "serviceentry-host"}
+
     def test_an_internal_entry_still_may_not_take_a_covered_host(self) -> None:
         decision = judge(service_entry(hosts=["api.stripe.com", "*.org"], resolution="STATIC",
                                        endpoints=[{"address": "10.0.0.1"}]))
